@@ -1,0 +1,1 @@
+"""apifonica_nb: investigate Apifonica call records in Jupyter."""

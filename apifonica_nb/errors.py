@@ -1,0 +1,122 @@
+"""The one exception tree of apifonica_nb.
+
+Every error the public API raises is an :class:`ApifonicaError`; ``requests`` and ``urllib3``
+exceptions never leak out. Messages say what happened and what to do next, and never contain
+the auth token.
+
+::
+
+    ApifonicaError
+    ├── TransportError           network failure or timeout (after retries)
+    ├── APIStatusError           the API answered with an HTTP status >= 400
+    │   ├── AuthenticationError  401 / 403: wrong account SID or auth token
+    │   ├── NotFoundError        404: no such account or call
+    │   └── RateLimitedError     429 that outlived the retry budget
+    └── ResponseFormatError      the body is not JSON, or not the shape the API documents
+
+Warnings (subclasses of ``UserWarning``):
+
+::
+
+    ApifonicaWarning
+    ├── FetchFailuresWarning     a batch finished with some calls that could not be fetched
+    └── DataQualityWarning       a field held values of the wrong type; they became NA
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "APIStatusError",
+    "ApifonicaError",
+    "ApifonicaWarning",
+    "AuthenticationError",
+    "DataQualityWarning",
+    "FetchFailuresWarning",
+    "NotFoundError",
+    "RateLimitedError",
+    "ResponseFormatError",
+    "TransportError",
+]
+
+
+class ApifonicaError(Exception):
+    """Base class of every error raised by apifonica_nb."""
+
+
+class TransportError(ApifonicaError):
+    """The request did not get an HTTP answer: connection refused or dropped, or a timeout."""
+
+    def __init__(self, message: str, *, url: str | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+
+
+class APIStatusError(ApifonicaError):
+    """The API answered with an HTTP error status."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        url: str,
+        body_excerpt: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.url = url
+        self.body_excerpt = body_excerpt
+
+
+class AuthenticationError(APIStatusError):
+    """The API refused the credentials (HTTP 401 or 403)."""
+
+
+class NotFoundError(APIStatusError):
+    """The account or call does not exist (HTTP 404)."""
+
+
+class RateLimitedError(APIStatusError):
+    """The API kept answering 429 Too Many Requests beyond the retry budget."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        url: str,
+        body_excerpt: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, status_code=status_code, url=url, body_excerpt=body_excerpt)
+        #: Seconds the server asked us to wait, when it said so.
+        self.retry_after = retry_after
+
+
+class ResponseFormatError(ApifonicaError):
+    """The response body is not JSON, or not shaped as the API documents."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str | None = None,
+        status_code: int | None = None,
+        body_excerpt: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.url = url
+        self.status_code = status_code
+        self.body_excerpt = body_excerpt
+
+
+class ApifonicaWarning(UserWarning):
+    """Base class of the warnings apifonica_nb emits."""
+
+
+class FetchFailuresWarning(ApifonicaWarning):
+    """Some calls of a batch could not be fetched; see ``df.attrs["failures"]``."""
+
+
+class DataQualityWarning(ApifonicaWarning):
+    """Some values had the wrong type or format and became NA."""
