@@ -7,6 +7,9 @@ the auth token.
 ::
 
     ApifonicaError
+    ├── ConfigurationError       missing credentials, unsafe base_url  (also a ValueError)
+    ├── InvalidRequestError      a bad argument, e.g. a malformed SID, refused before any
+    │                            request                               (also a ValueError)
     ├── TransportError           network failure or timeout (after retries)
     ├── APIStatusError           the API answered with an HTTP status >= 400
     │   ├── AuthenticationError  401 / 403: wrong account SID or auth token
@@ -30,8 +33,10 @@ __all__ = [
     "ApifonicaError",
     "ApifonicaWarning",
     "AuthenticationError",
+    "ConfigurationError",
     "DataQualityWarning",
     "FetchFailuresWarning",
+    "InvalidRequestError",
     "NotFoundError",
     "RateLimitedError",
     "ResponseFormatError",
@@ -41,6 +46,14 @@ __all__ = [
 
 class ApifonicaError(Exception):
     """Base class of every error raised by apifonica_nb."""
+
+
+class ConfigurationError(ApifonicaError, ValueError):
+    """The client is not configured right: missing credentials or an unsafe ``base_url``."""
+
+
+class InvalidRequestError(ApifonicaError, ValueError):
+    """An argument was refused before any request was made (e.g. a malformed call SID)."""
 
 
 class TransportError(ApifonicaError):
