@@ -1,1 +1,44 @@
-"""apifonica_nb: investigate Apifonica call records in Jupyter."""
+"""apifonica_nb: investigate Apifonica call records in Jupyter.
+
+Fetch calls into typed pandas DataFrames, chart them with plotly, explore them with an
+ipywidgets form, and run it all offline against a bundled sandbox of the API::
+
+    import apifonica_nb as ap
+
+    client = ap.connect()  # real API if APIFONICA_* is set, else a seeded sandbox
+    df = ap.fetch_history(client=client, since="2026-10-01")
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from . import errors
+from .client import Client
+from .fetch import connect, fetch_call, fetch_calls, fetch_history
+from .records import CALL_DTYPES, calls_to_frame
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CALL_DTYPES",
+    "Client",
+    "__version__",
+    "calls_to_frame",
+    "connect",
+    "errors",
+    "fetch_call",
+    "fetch_calls",
+    "fetch_history",
+    "sandbox",
+]
+
+# Submodules that pull in heavier dependencies load on first use (ap.sandbox, ap.widgets, ...).
+_LAZY_MODULES = {"sandbox"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'apifonica_nb' has no attribute {name!r}")

@@ -1,0 +1,127 @@
+"""The ``apifonica-nb`` command: serve the sandbox, summarise, export and report calls.
+
+Every subcommand works from ``APIFONICA_*`` credentials or, with ``--sandbox`` (or when no
+credentials are set), from a seeded sandbox started for the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+from collections.abc import Iterator, Sequence
+
+import pandas as pd
+
+from .client import Client
+from .errors import ApifonicaError
+from .fetch import DEMO_NOW, fetch_history
+
+__all__ = ["main"]
+
+
+def _add_source_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("where the calls come from")
+    group.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="use a seeded local sandbox even if APIFONICA_* credentials are set",
+    )
+    group.add_argument("--calls", type=int, default=500, help="sandbox size (default 500)")
+    group.add_argument("--seed", type=int, default=7, help="sandbox seed (default 7)")
+
+
+@contextlib.contextmanager
+def _client(args: argparse.Namespace) -> Iterator[Client]:
+    """Yield a client for the real API (credentials set) or for a sandbox run for the command."""
+    if not args.sandbox and os.environ.get("APIFONICA_ACCOUNT_SID"):
+        with Client.from_env() as client:
+            print(f"Using the Apifonica API at {client.base_url}.", file=sys.stderr)
+            yield client
+        return
+    from . import sandbox
+
+    with sandbox.running(calls=args.calls, seed=args.seed, now=DEMO_NOW) as sb:
+        print(
+            f"Using a seeded sandbox ({args.calls} calls, seed {args.seed}) at {sb.url}.",
+            file=sys.stderr,
+        )
+        yield sb.client()
+
+
+def _summary_tables(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    by_status = (
+        df.groupby("status", observed=True)
+        .agg(calls=("call_sid", "size"), cost_eur=("cost_eur", "sum"))
+        .assign(share=lambda t: (t["calls"] / max(len(df), 1) * 100).round(1))
+    )
+    by_channel = df.groupby(["channel", "direction"], observed=True).agg(
+        calls=("call_sid", "size"),
+        talk_minutes=("talk_seconds", lambda s: round(s.sum() / 60, 1)),
+        cost_eur=("cost_eur", "sum"),
+    )
+    return by_status, by_channel
+
+
+def _cmd_summary(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        df = fetch_history(
+            client=client, since=args.since, until=args.until, progress=sys.stderr.isatty()
+        )
+    by_status, by_channel = _summary_tables(df)
+    with pd.option_context("display.float_format", "{:,.4f}".format, "display.width", 120):
+        print(f"{len(df)} calls, total cost {df['cost_eur'].sum():.2f} EUR\n")
+        print("Calls by status")
+        print(by_status.to_string())
+        print("\nCost by channel and direction (EUR)")
+        print(by_channel.to_string())
+    return 0
+
+
+def _cmd_sandbox(args: argparse.Namespace, rest: list[str]) -> int:
+    from .sandbox.__main__ import main as sandbox_main
+
+    return sandbox_main(rest)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="apifonica-nb",
+        description="Investigate Apifonica call records: sandbox, summaries, exports, reports.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser(
+        "sandbox",
+        help="serve the API simulator on 127.0.0.1 until Ctrl-C (see 'sandbox --help')",
+        add_help=False,
+    )
+    summary = sub.add_parser(
+        "summary", help="print calls by status and cost by channel for the call history"
+    )
+    _add_source_options(summary)
+    summary.add_argument("--since", help="first day (YYYY-MM-DD, UTC)")
+    summary.add_argument("--until", help="last day, included (YYYY-MM-DD, UTC)")
+    summary.set_defaults(func=_cmd_summary)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``apifonica-nb`` command line; return the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["sandbox"]:
+        # The sandbox owns its options (it is also `python -m apifonica_nb.sandbox`).
+        return _cmd_sandbox(argparse.Namespace(), argv[1:])
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ApifonicaError as exc:
+        print(f"apifonica-nb: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("apifonica-nb: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
