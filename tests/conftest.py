@@ -1,0 +1,86 @@
+"""Shared fixtures: one seeded sandbox per session, and no way to reach the real API."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+import apifonica_nb as ap
+from apifonica_nb.fetch import DEMO_NOW
+
+SESSION_CALLS = 300
+
+
+@pytest.fixture(autouse=True)
+def _no_real_api(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No test can reach the real API, or share a cache with the user's own."""
+    for name in ("APIFONICA_ACCOUNT_SID", "APIFONICA_AUTH_TOKEN", "APIFONICA_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("APIFONICA_NB_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[Any]:
+    """The shared seeded sandbox (frozen clock): do not set faults on it, start your own."""
+    with ap.sandbox.running(calls=SESSION_CALLS, seed=7, now=DEMO_NOW) as sb:
+        yield sb
+
+
+@pytest.fixture
+def client(sandbox: Any) -> ap.Client:
+    return sandbox.client()
+
+
+@pytest.fixture
+def fault_sandbox() -> Iterator[Any]:
+    """A small sandbox of this test's own, to set faults and latency on."""
+    with ap.sandbox.running(calls=60, seed=11, now=DEMO_NOW) as sb:
+        yield sb
+
+
+@dataclass
+class OddServer:
+    """A real loopback HTTP server that answers whatever a test scripts, for wire oddities the
+    sandbox does not produce (foreign or repeating ``next`` links, odd envelopes)."""
+
+    url: str = ""
+    #: path (without query) -> callable(request) -> (status, headers, body)
+    routes: dict[str, Callable[[Request], tuple[int, dict[str, str], bytes]]] = field(
+        default_factory=dict
+    )
+    hits: list[str] = field(default_factory=list)
+
+    def json(self, path: str, payload: Any, status: int = 200) -> None:
+        body = json.dumps(payload).encode()
+        self.routes[path] = lambda _req: (status, {"Content-Type": "application/json"}, body)
+
+
+@pytest.fixture
+def odd_server() -> Iterator[OddServer]:
+    state = OddServer()
+
+    @Request.application  # type: ignore[arg-type]
+    def app(request: Request) -> Response:
+        state.hits.append(request.full_path)
+        handler = state.routes.get(request.path)
+        if handler is None:
+            return Response(b'{"status_code": 404}', status=404, mimetype="application/json")
+        status, headers, body = handler(request)
+        return Response(body, status=status, headers=headers)
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{server.server_port}/v2"
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
