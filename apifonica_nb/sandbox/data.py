@@ -1,0 +1,652 @@
+"""Generate the sandbox's synthetic Apifonica account: seeded, vectorised, no I/O.
+
+One :class:`Account` holds every call of the account as numpy columns (for filtering) plus the
+serialised JSON bytes of each finished call (for fast serving). A handful of calls are still in
+progress at the clock anchor; their state is computed from the clock at request time
+(:meth:`Account.call_record`), so they move through queued -> initiated -> ringing -> answered
+(-> modified) -> completed as the sandbox clock advances, and their price appears up to 60 s
+after they end, as the vendor says billing lags.
+
+Wire choices (the vendor does not document them, so the sandbox picks one and keeps to it):
+``duration`` is the billed seconds from ``created`` to ``ended`` (as in the vendor's example);
+unanswered final calls have ``started`` null, ``ended`` set, ``duration`` 0 and ``price`` 0.0;
+``price`` is EUR (``round(rate_per_minute * duration / 60, 4)``); a live call has its request
+parameters (controller, method, timeout, tag, channel) from creation and ``started``,
+``ended``, ``duration``, ``price`` and ``record_sid`` null until it completes.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "CHANNELS",
+    "DIRECTIONS",
+    "EXAMPLE_CALL",
+    "FINAL_STATUSES",
+    "STATUSES",
+    "Account",
+    "CallFilter",
+    "credentials",
+    "format_rfc2822",
+    "generate_account",
+]
+
+#: Every status the vendor documents; the code of a status is its index here.
+STATUSES: tuple[str, ...] = (
+    "queued",
+    "initiated",
+    "ringing",
+    "answered",
+    "modified",
+    "completed",
+    "no_answer",
+    "canceled",
+    "busy",
+    "rejected",
+    "failed",
+)
+FINAL_STATUSES: frozenset[str] = frozenset(
+    {"completed", "no_answer", "canceled", "busy", "rejected", "failed"}
+)
+DIRECTIONS: tuple[str, ...] = ("inbound", "outbound")
+CHANNELS: tuple[str, ...] = ("number", "viber")
+_S = {name: code for code, name in enumerate(STATUSES)}
+
+#: The vendor's documented example call (get-call-details), minus the SIDs the sandbox makes.
+EXAMPLE_CALL: dict[str, Any] = {
+    "created": "Fri, 21 Apr 2017 13:01:25 +0000",
+    "from": "358942417543",
+    "to": "312031550066",
+    "direction": "outbound",
+    "status": "completed",
+    "controller": "http://apifonica.com/voicexml/getxml?xml_variant=welcome_to_apifonica",
+    "method": "POST",
+    "timeout": 15,
+    "updated": "Fri, 21 Apr 2017 13:02:02 +0000",
+    "started": "Fri, 21 Apr 2017 13:01:37 +0000",
+    "ended": "Fri, 21 Apr 2017 13:01:43 +0000",
+    "duration": 18,
+    "price": 0.0294,
+    "record_sid": "rec17cb9958-3878-4562-b6a7-f67a0adsfsdfd",
+    "tag": "MyClient_1",
+    "channel": "number",
+}
+_EXAMPLE_TS = (1492779685, 1492779722, 1492779697, 1492779703)  # created, updated, started, ended
+_FIELDS = (
+    "call_sid",
+    "parent_call_sid",
+    "created",
+    "account_sid",
+    "from",
+    "to",
+    "direction",
+    "status",
+    "controller",
+    "method",
+    "timeout",
+    "updated",
+    "started",
+    "ended",
+    "duration",
+    "price",
+    "record_sid",
+    "tag",
+    "channel",
+    "number_sid",
+)
+
+# Destination countries: weight, outbound per-minute rate (EUR) and E.164 prefixes followed by
+# so many random digits; every prefix was checked to give numbers `phonenumbers` calls valid.
+_COUNTRIES: tuple[tuple[str, float, float, tuple[tuple[str, int], ...]], ...] = (
+    ("FI", 0.24, 0.098, (("35840", 7), ("35850", 7), ("35894", 7))),
+    ("NL", 0.11, 0.065, (("3161", 7), ("3165", 7), ("3120", 7))),
+    ("DE", 0.11, 0.072, (("49151", 8), ("49170", 8), ("4930", 8))),
+    ("GB", 0.10, 0.045, (("4474", 8), ("44207", 7))),
+    ("US", 0.08, 0.015, (("12125", 6), ("14155", 6), ("16467", 6))),
+    ("FR", 0.07, 0.085, (("3361", 7), ("3375", 7), ("331", 8))),
+    ("ES", 0.06, 0.060, (("346", 8), ("3491", 7))),
+    ("IT", 0.05, 0.075, (("3933", 8), ("3906", 8))),
+    ("SE", 0.07, 0.040, (("4670", 7), ("468", 7))),
+    ("PL", 0.04, 0.090, (("4850", 7), ("4860", 7))),
+    ("LV", 0.035, 0.190, (("37126", 6), ("3716", 7))),
+    ("EE", 0.035, 0.240, (("3725", 7), ("3726", 6))),
+)
+_INBOUND_RATE = 0.008  # EUR/min for receiving a call on an account number
+_VIBER_FACTOR = 0.3  # Viber calls cost a fraction of the PSTN rate
+# The account's own numbers (the first is the vendor example's caller ID).
+_OWN_PREFIXES = (("35894", 7), ("3120", 7), ("44207", 7), ("4930", 8))
+_OWN_WEIGHTS = (0.5, 0.2, 0.15, 0.15)
+_FINAL_MIX = (
+    ("completed", 0.69),
+    ("no_answer", 0.13),
+    ("busy", 0.065),
+    ("failed", 0.045),
+    ("rejected", 0.035),
+    ("canceled", 0.035),
+)
+_CONTROLLERS = (
+    "http://apifonica.com/voicexml/getxml?xml_variant=welcome_to_apifonica",
+    "https://ivr.example.com/voicexml/main-menu.xml",
+    "https://crm.example.net/apifonica/controller?step=start",
+    "https://hooks.example.org/calls/outbound",
+)
+_TAGS = ("MyClient_1", "MyClient_2", "support", "sales", "campaign-spring")
+_TIMEOUTS = np.array([15, 20, 30, 45, 60])
+_WEEKDAY_WEIGHT = np.array([1.0, 1.05, 1.0, 0.95, 0.85, 0.3, 0.2])  # Monday first
+# Hourly weight in UTC: office hours in Europe (07-16 UTC) are busiest.
+_HOUR_WEIGHT = np.array(
+    [
+        *(0.1, 0.06, 0.05, 0.05, 0.08, 0.2, 0.5, 1.0, 1.6, 1.8, 1.7, 1.5),  # 00-11 UTC
+        *(1.3, 1.6, 1.7, 1.6, 1.2, 0.8, 0.6, 0.5, 0.4, 0.3, 0.2, 0.15),  # 12-23 UTC
+    ]
+)
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+_LATEST_END = 120  # finished calls ended at least this many seconds before the anchor
+
+
+def _rng(seed: int, stream: int) -> np.random.Generator:
+    # Independent streams, so the credentials do not depend on how many calls are generated.
+    return np.random.default_rng([seed, stream])
+
+
+def _uuid_bodies(rng: np.random.Generator, n: int) -> list[str]:
+    """Make ``n`` random version-4 UUID strings (lowercase hex with dashes)."""
+    raw = np.frombuffer(rng.bytes(16 * n), dtype=np.uint8).reshape(n, 16)
+    hexed = np.empty((n, 32), dtype=np.uint8)
+    hexed[:, 0::2] = _HEX[raw >> 4]
+    hexed[:, 1::2] = _HEX[raw & 15]
+    hexed[:, 12] = ord("4")  # version 4
+    hexed[:, 16] = _HEX[8 + (raw[:, 8] >> 4 & 3)]  # RFC 4122 variant: 8, 9, a or b
+    out = np.full((n, 36), ord("-"), dtype=np.uint8)
+    for dst, src in ((0, 0), (9, 8), (14, 12), (19, 16), (24, 20)):
+        width = 12 if dst == 24 else (8 if dst == 0 else 4)
+        out[:, dst : dst + width] = hexed[:, src : src + width]
+    text = out.tobytes().decode("ascii")
+    return [text[i : i + 36] for i in range(0, 36 * n, 36)]
+
+
+def credentials(seed: int) -> tuple[str, str]:
+    """Return the (account SID, auth token) the sandbox derives from ``seed``."""
+    rng = _rng(seed, 1)
+    account_sid = "acc" + _uuid_bodies(rng, 1)[0]
+    return account_sid, rng.bytes(16).hex()
+
+
+def format_rfc2822(ts: np.ndarray) -> list[str]:
+    """Format epoch seconds as the vendor's dates, e.g. ``Fri, 21 Apr 2017 13:01:25 +0000``."""
+    sec = np.asarray(ts, dtype="int64")
+    days = sec // 86400
+    # A history spans a few dozen days: format each day once, and each time of day from a table.
+    uniq, day_idx = np.unique(days, return_inverse=True)
+    d64 = uniq.astype("datetime64[D]")
+    months = d64.astype("datetime64[M]")
+    day_text = [
+        f"{_DAYS[w]}, {d:02d} {_MONTHS[m]} {y} "
+        for w, d, m, y in zip(
+            ((uniq + 3) % 7).tolist(),  # 1970-01-01 was a Thursday
+            ((d64 - months).astype("int64") + 1).tolist(),
+            (months.astype("int64") % 12).tolist(),
+            (d64.astype("datetime64[Y]").astype("int64") + 1970).tolist(),
+            strict=True,
+        )
+    ]
+    clock = _clock_table()
+    return [
+        day_text[d] + clock[t]
+        for d, t in zip(day_idx.ravel().tolist(), (sec - days * 86400).tolist(), strict=True)
+    ]
+
+
+@functools.cache
+def _clock_table() -> list[str]:
+    """Return ``"HH:MM:SS +0000"`` for every second of a day."""
+    return [f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d} +0000" for s in range(86400)]
+
+
+def _q(text: str) -> str:
+    """Quote a generated ASCII string as a JSON string (nothing in it needs escaping)."""
+    return '"' + text + '"'
+
+
+def _rfc(ts: int) -> str:
+    """Format one epoch second as an RFC 2822 date (see :func:`format_rfc2822`)."""
+    return format_rfc2822(np.array([ts]))[0]
+
+
+def _numbers(rng: np.random.Generator, prefixes: list[tuple[str, int]]) -> list[str]:
+    """Append random subscriber digits to each ``(prefix, digits)``: almost surely distinct."""
+    draws = rng.random(len(prefixes)).tolist()
+    return [f"{p}{int(u * 10**k):0{k}d}" for (p, k), u in zip(prefixes, draws, strict=True)]
+
+
+@dataclass(frozen=True)
+class CallFilter:
+    """History filters, already validated; ``None`` means "any"."""
+
+    status: frozenset[str] | None = None
+    direction: str | None = None
+    channel: str | None = None
+    tag: str | None = None
+    from_: str | None = None
+    to: str | None = None
+    created_from: int | None = None  # epoch seconds, inclusive
+    created_before: int | None = None  # epoch seconds, exclusive
+
+
+@dataclass(eq=False)
+class _Live:
+    """Lifecycle plan of the calls in progress at the anchor (one entry per live call)."""
+
+    rows: np.ndarray  # row in the account table
+    t: np.ndarray  # (n, 6) int64: initiated, ringing, answered, modified, ended, priced
+    price: np.ndarray  # EUR once priced
+    record_sid: list[str | None]
+    static: list[dict[str, Any]]  # the fields fixed at creation
+
+
+@dataclass(eq=False)
+class Account:
+    """The sandbox's account: calls newest first, with columns for filtering."""
+
+    account_sid: str
+    auth_token: str
+    anchor: int
+    call_sids: list[str]
+    created: np.ndarray  # int64 epoch seconds
+    status: np.ndarray  # int8 status code; the live rows hold their code at the anchor
+    direction: np.ndarray  # int8 index into DIRECTIONS
+    channel: np.ndarray  # int8 index into CHANNELS
+    tag: np.ndarray  # str ("" for null)
+    from_: np.ndarray  # str
+    to: np.ndarray  # str
+    call_json: list[bytes | None]  # serialised call, None for live rows
+    example_call_sid: str
+    recordings: list[dict[str, Any]]  # newest first; rec_url is filled in by the server
+    live: _Live
+    index: dict[str, int] = field(default_factory=dict)
+    live_pos: dict[int, int] = field(default_factory=dict)
+    recording_index: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.index = {sid: i for i, sid in enumerate(self.call_sids)}
+        self.live_pos = {int(r): j for j, r in enumerate(self.live.rows.tolist())}
+        self.recording_index = {r["record_sid"]: i for i, r in enumerate(self.recordings)}
+
+    def account_record(self) -> dict[str, Any]:
+        """Return the account object (it includes the token, as the real API does)."""
+        return {
+            "account_sid": self.account_sid,
+            "name": "Sandbox account",
+            "status": "active",
+            "token": self.auth_token,
+            "created": "Mon, 03 Apr 2017 09:12:44 +0000",
+            "updated": _rfc(self.anchor - 86400 * 3),
+            "type": "master",
+        }
+
+    def call_bytes(self, row: int, now: float) -> bytes:
+        """Return the JSON bytes of the call at ``row`` as seen at clock time ``now``."""
+        body = self.call_json[row]
+        if body is not None:
+            return body
+        return json.dumps(self.call_record(row, now), separators=(",", ":")).encode()
+
+    def call_record(self, row: int, now: float) -> dict[str, Any]:
+        """Return the call at ``row`` as a dict, as seen at clock time ``now``."""
+        body = self.call_json[row]
+        if body is not None:
+            return dict(json.loads(body))
+        j = self.live_pos[row]
+        initiated, ringing, answered, modified, ended, priced = self.live.t[j].tolist()
+        code = int(_live_codes(self.live.t[j : j + 1], now)[0])
+        rec = dict(self.live.static[j])
+        created = int(self.created[row])
+        changes = [created, initiated, ringing, answered, ended, priced]
+        if modified < ended:
+            changes.append(modified)
+        rec["status"] = STATUSES[code]
+        if code == _S["completed"]:
+            rec.update(started=_rfc(answered), ended=_rfc(ended), duration=ended - created)
+            if now >= priced:
+                rec.update(price=float(self.live.price[j]), record_sid=self.live.record_sid[j])
+        rec["updated"] = _rfc(max(x for x in changes if x <= max(now, created)))
+        return {k: rec[k] for k in _FIELDS}
+
+    def status_codes(self, now: float) -> np.ndarray:
+        """Return every call's status code at clock time ``now``."""
+        codes = self.status.copy()
+        if len(self.live.rows):
+            codes[self.live.rows] = _live_codes(self.live.t, now)
+        return codes
+
+    def select(self, flt: CallFilter, now: float) -> np.ndarray:
+        """Return the rows (newest first) of the calls that match ``flt`` at time ``now``."""
+        mask = np.ones(len(self.call_sids), dtype=bool)
+        if flt.status is not None:
+            wanted = [_S[s] for s in flt.status if s in _S]
+            mask &= np.isin(self.status_codes(now), wanted)
+        for value, names, column in (
+            (flt.direction, DIRECTIONS, self.direction),
+            (flt.channel, CHANNELS, self.channel),
+        ):
+            if value is not None:
+                mask &= column == (names.index(value) if value in names else -1)
+        for text, column in ((flt.tag, self.tag), (flt.from_, self.from_), (flt.to, self.to)):
+            if text is not None:
+                mask &= column == text
+        if flt.created_from is not None:
+            mask &= self.created >= flt.created_from
+        if flt.created_before is not None:
+            mask &= self.created < flt.created_before
+        return np.flatnonzero(mask)
+
+
+def _live_codes(t: np.ndarray, now: float) -> np.ndarray:
+    """Status codes of live calls at ``now`` from their plan (see :class:`_Live`)."""
+    codes = np.full(len(t), _S["queued"], dtype=np.int8)
+    codes[now >= t[:, 0]] = _S["initiated"]
+    codes[now >= t[:, 1]] = _S["ringing"]
+    codes[now >= t[:, 2]] = _S["answered"]
+    codes[now >= t[:, 3]] = _S["modified"]
+    codes[now >= t[:, 4]] = _S["completed"]
+    return codes
+
+
+def _slot_times(rng: np.random.Generator, n: int, anchor: int) -> np.ndarray:
+    """Draw ``n`` creation times over the 30 days before ``anchor``, busier in office hours."""
+    starts = anchor - 3600 * np.arange(1, 30 * 24 + 1)
+    hour = (starts // 3600) % 24
+    weekday = (starts // 86400 + 3) % 7
+    weight = _HOUR_WEIGHT[hour] * _WEEKDAY_WEIGHT[weekday]
+    slot = rng.choice(len(starts), size=n, p=weight / weight.sum())
+    return starts[slot] + rng.integers(0, 3600, size=n)
+
+
+def generate_account(
+    *,
+    calls: int,
+    seed: int,
+    anchor: int,
+    account_sid: str | None = None,
+    auth_token: str | None = None,
+) -> Account:
+    """Generate the account: ``calls`` calls (the vendor's example among them) before ``anchor``.
+
+    The result depends only on ``(seed, calls, anchor)`` and the credential overrides.
+    """
+    if calls < 1:
+        raise ValueError(f"calls must be at least 1 (the vendor's example call), got {calls}")
+    default_sid, default_token = credentials(seed)
+    account_sid = account_sid or default_sid
+    auth_token = auth_token or default_token
+    rng = _rng(seed, 3)
+    n_live = 0 if calls < 10 else max(1 if calls < 100 else 3, round(calls * 0.01))
+    n_reg = calls - 1 - n_live
+    n = n_reg + n_live  # generated calls; the example is appended last
+
+    # Columns drawn for every generated call; the live calls get their timing rewritten below.
+    created = _slot_times(rng, n, anchor)
+    outbound = rng.random(n) < 0.7
+    viber = rng.random(n) < 0.15
+    country = rng.choice(len(_COUNTRIES), size=n, p=[c[1] for c in _COUNTRIES])
+    which = rng.integers(0, 6, size=n)
+    ext = _numbers(
+        rng,
+        [
+            _COUNTRIES[c][3][w % len(_COUNTRIES[c][3])]
+            for c, w in zip(country.tolist(), which.tolist(), strict=True)
+        ],
+    )
+    own = rng.choice(len(_OWN_PREFIXES), size=n, p=_OWN_WEIGHTS)
+    mix_names = [m[0] for m in _FINAL_MIX]
+    status = np.array([_S[s] for s in mix_names], dtype=np.int8)[
+        rng.choice(len(_FINAL_MIX), size=n, p=[m[1] for m in _FINAL_MIX])
+    ]
+    timeout = _TIMEOUTS[rng.choice(len(_TIMEOUTS), size=n, p=[0.25, 0.2, 0.3, 0.15, 0.1])]
+    setup = np.minimum(2 + rng.gamma(2.0, 4.0, size=n), np.minimum(40, timeout - 1)).astype("int64")
+    talk = np.clip(rng.lognormal(np.log(70), 0.95, size=n), 1, 7200).astype("int64")
+    unit = rng.random(n)
+    controller = rng.choice(len(_CONTROLLERS), size=n, p=[0.4, 0.3, 0.2, 0.1])
+    post = rng.random(n) < 0.7
+    tag_idx = rng.choice(len(_TAGS) + 1, size=n, p=[0.25, 0.1, 0.15, 0.15, 0.05, 0.3])
+    recorded = rng.random(n) < 0.4
+    lag = rng.integers(3, 61, size=n)
+    rec_lag = rng.integers(0, 31, size=n) * recorded
+
+    # When each final status ends the call, relative to creation.
+    end_after = np.select(
+        [
+            status == _S["completed"],
+            status == _S["no_answer"],
+            status == _S["busy"],
+            status == _S["failed"],
+            status == _S["rejected"],
+        ],
+        [
+            setup + talk,
+            timeout + (unit * 3).astype("int64"),
+            2 + (unit * 8).astype("int64"),
+            (unit * 4).astype("int64"),
+            3 + (unit * (np.minimum(20, timeout) - 3)).astype("int64"),
+        ],
+        default=2 + (unit * (timeout - 2)).astype("int64"),  # canceled
+    )
+    # Finished calls must be over (and billed) before the anchor: shift late ones back.
+    created -= np.maximum(0, created + end_after + _LATEST_END - anchor)
+    started = created + setup
+    ended = created + end_after
+
+    # Child legs: an inbound call answered by the IVR and forwarded to an outbound leg.
+    parent = np.full(n, -1)
+    regular = np.arange(n_reg)
+    eligible = regular[
+        (~outbound[:n_reg]) & (status[:n_reg] == _S["completed"]) & (talk[:n_reg] >= 45)
+    ]
+    others = np.setdiff1d(regular, eligible)
+    n_child = min(round(0.1 * n_reg), len(others)) if len(eligible) else 0
+    if n_child:
+        kids = rng.choice(others, size=n_child, replace=False)
+        dads = rng.choice(eligible, size=n_child)
+        parent[kids] = dads
+        created[kids] = started[dads] + rng.integers(1, 5, size=n_child)
+        started[kids] = created[kids] + rng.integers(3, 16, size=n_child)
+        ended[kids] = np.maximum(started[kids] + 1, ended[dads] - rng.integers(0, 3, size=n_child))
+        status[kids] = _S["completed"]
+        outbound[kids] = True
+        viber[kids] = False
+        for column in (own, controller, post, tag_idx):
+            column[kids] = column[dads]
+
+    answered = status == _S["completed"]
+    duration = np.where(answered, ended - created, 0)
+    rate = np.array([c[2] for c in _COUNTRIES])[country]
+    rate = np.where(outbound, rate, _INBOUND_RATE) * np.where(viber, _VIBER_FACTOR, 1.0)
+    price = np.round(rate * duration / 60, 4)
+    live_recorded = recorded[n_reg:].copy()
+    recorded &= answered
+    recorded[n_reg:] = False  # a live call's recording appears only once it is billed
+    updated = ended + lag + rec_lag * recorded
+
+    # Live calls: the last n_live generated rows, created in the minutes before the anchor and
+    # still in progress there (the newest one only just queued, so a real clock moves it soon).
+    live_rows = np.arange(n_reg, n)
+    plan = np.zeros((n_live, 6), dtype="int64")
+    if n_live:
+        steps = np.column_stack(
+            [
+                rng.integers(1, 4, size=n_live),  # queued
+                rng.integers(1, 4, size=n_live),  # initiated
+                rng.integers(4, 26, size=n_live),  # ringing
+                np.clip(talk[live_rows], 20, 900),  # answered (+ modified)
+            ]
+        )
+        steps[0, :2] = 1
+        span = steps.sum(axis=1)
+        back = (rng.random(n_live) * span * 0.95).astype("int64")
+        back[0] = 0
+        if n_live > 1:  # the call that gets modified is in its modified phase at the anchor
+            back[1] = steps[1, :3].sum() + steps[1, 3] // 2 + 1
+        c0 = anchor - back
+        created[live_rows] = c0
+        plan[:, 0] = c0 + steps[:, 0]
+        plan[:, 1] = plan[:, 0] + steps[:, 1]
+        plan[:, 2] = plan[:, 1] + steps[:, 2]
+        plan[:, 4] = plan[:, 2] + steps[:, 3]
+        plan[:, 3] = plan[:, 4] + 1  # "modified" never happens ...
+        if n_live > 1:  # ... except for the second one, modified halfway through its talk
+            plan[1, 3] = plan[1, 2] + steps[1, 3] // 2
+        plan[:, 5] = plan[:, 4] + rng.integers(5, 61, size=n_live)
+        outbound[live_rows] = True
+        parent[live_rows] = -1
+        price[live_rows] = np.round(rate[live_rows] * (plan[:, 4] - c0) / 60, 4)
+    status[live_rows] = _live_codes(plan, anchor)
+
+    sid_rng = _rng(seed, 4)
+    sids = ["cal" + u for u in _uuid_bodies(sid_rng, n + 1)]
+    rec_sids = ["rec" + u for u in _uuid_bodies(sid_rng, n)]
+    own_numbers = _numbers(_rng(seed, 2), list(_OWN_PREFIXES))
+    own_numbers[0] = EXAMPLE_CALL["from"]
+    num_sids = ["num" + u for u in _uuid_bodies(_rng(seed, 2), len(own_numbers))]
+    own_str = np.array(own_numbers)[own]
+    ext_str = np.array(ext)
+    from_ = np.where(outbound, own_str, ext_str)
+    to = np.where(outbound, ext_str, own_str)
+    tags = np.array([*_TAGS, ""])[tag_idx]
+
+    acc_json = json.dumps(account_sid)
+    ctl = [json.dumps(c) for c in _CONTROLLERS]
+    num_json = [_q(s) for s in num_sids]
+    parent_json = [_q(sids[p]) if p >= 0 else "null" for p in parent.tolist()]
+    dates = [format_rfc2822(col) for col in (created, updated, started, ended)]
+    cols = zip(
+        sids[:n],
+        parent_json,
+        *dates,
+        from_.tolist(),
+        to.tolist(),
+        outbound.tolist(),
+        status.tolist(),
+        controller.tolist(),
+        post.tolist(),
+        timeout.tolist(),
+        answered.tolist(),
+        duration.tolist(),
+        price.tolist(),
+        recorded.tolist(),
+        rec_sids,
+        tags.tolist(),
+        viber.tolist(),
+        own.tolist(),
+        strict=True,
+    )
+    # A template is ~5x faster than json.dumps per call; every value is generated here from
+    # plain ASCII alphabets, and the caller-supplied account SID goes through json.dumps.
+    call_json: list[bytes | None] = [
+        (
+            f'{{"call_sid":"{sid}","parent_call_sid":{par},"created":"{c}",'
+            f'"account_sid":{acc_json},"from":"{f}","to":"{t}",'
+            f'"direction":"{"outbound" if ob else "inbound"}","status":"{STATUSES[st]}",'
+            f'"controller":{ctl[ct]},"method":"{"POST" if po else "GET"}","timeout":{tmo},'
+            f'"updated":"{u}","started":{_q(s) if an else "null"},"ended":"{e}",'
+            f'"duration":{du},"price":{pr!r},"record_sid":{_q(rs) if rc else "null"},'
+            f'"tag":{_q(tg) if tg else "null"},"channel":"{"viber" if vb else "number"}",'
+            f'"number_sid":{num_json[ow]}}}'
+        ).encode()
+        for sid, par, c, u, s, e, f, t, ob, st, ct, po, tmo, an, du, pr, rc, rs, tg, vb, ow in cols
+    ]
+    # Live calls are rendered at request time from their plan; keep what creation fixed.
+    live_static: list[dict[str, Any]] = []
+    for r in live_rows.tolist():
+        static = json.loads(call_json[r] or b"{}")
+        static.update(
+            parent_call_sid=None,
+            started=None,
+            ended=None,
+            duration=None,
+            price=None,
+            record_sid=None,
+        )
+        live_static.append(static)
+        call_json[r] = None
+
+    # The vendor's example: the oldest call, its own parent, as documented.
+    example_sid = sids[n]
+    example = {"call_sid": example_sid, "parent_call_sid": example_sid, "account_sid": account_sid}
+    example.update(EXAMPLE_CALL, number_sid=num_sids[0])
+    call_json.append(json.dumps({k: example[k] for k in _FIELDS}, separators=(",", ":")).encode())
+
+    # Newest first; the call SID breaks ties so the order is total and stable across pages.
+    all_created = np.append(created, _EXAMPLE_TS[0])
+    all_sids = np.array(sids)
+    order = np.lexsort((all_sids, -all_created))
+    ordered = order.tolist()
+    rank = np.empty(n + 1, dtype="int64")
+    rank[order] = np.arange(n + 1)
+
+    recordings = _recordings(
+        sids, rec_sids, recorded, started, ended, rank, example_sid, EXAMPLE_CALL["record_sid"]
+    )
+    live = _Live(
+        rows=rank[live_rows],
+        t=plan,
+        price=price[live_rows],
+        record_sid=[
+            rec_sids[r] if flag else None
+            for r, flag in zip(live_rows.tolist(), live_recorded.tolist(), strict=True)
+        ],
+        static=live_static,
+    )
+    return Account(
+        account_sid=account_sid,
+        auth_token=auth_token,
+        anchor=anchor,
+        call_sids=[sids[i] for i in ordered],
+        created=all_created[order],
+        status=np.append(status, _S["completed"]).astype(np.int8)[order],
+        direction=np.append(outbound, True).astype(np.int8)[order],
+        channel=np.append(viber, False).astype(np.int8)[order],
+        tag=np.append(tags, EXAMPLE_CALL["tag"])[order],
+        from_=np.append(from_, EXAMPLE_CALL["from"])[order],
+        to=np.append(to, EXAMPLE_CALL["to"])[order],
+        call_json=[call_json[i] for i in ordered],
+        example_call_sid=example_sid,
+        recordings=recordings,
+        live=live,
+    )
+
+
+def _recordings(
+    sids: list[str],
+    rec_sids: list[str],
+    recorded: np.ndarray,
+    started: np.ndarray,
+    ended: np.ndarray,
+    rank: np.ndarray,
+    example_sid: str,
+    example_rec: str,
+) -> list[dict[str, Any]]:
+    """List the recordings of finished recorded calls, newest call first (rec_url left out)."""
+    rows = np.flatnonzero(recorded)
+    rows = rows[np.argsort(rank[rows])]
+    talk = (ended[rows] - started[rows]).tolist()
+    out = []
+    for r, seconds in zip(rows.tolist(), talk, strict=True):
+        size = round(seconds * 16_000 / 1_048_576, 2)  # 8 kHz 16-bit mono WAV
+        out.append(
+            {
+                "record_sid": rec_sids[r],
+                "call_sid": sids[r],
+                "size": size,
+                "price": round(size * 0.0005, 6),
+            }
+        )
+    out.append({"record_sid": example_rec, "call_sid": example_sid, "size": 0.09, "price": 4.5e-05})
+    return out
