@@ -15,6 +15,7 @@ is silent, and :mod:`apifonica_nb.sandbox.data` for the synthetic account).
 
 from __future__ import annotations
 
+import atexit
 import base64
 import collections
 import datetime as dt
@@ -30,7 +31,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from apifonica_nb.sandbox.data import generate_account
 from apifonica_nb.sandbox.server import SandboxApp, ServerThread, normalize_faults
@@ -130,6 +131,7 @@ class _Subprocess:
         return int(self.state()["request_count"])
 
     def stop(self) -> None:
+        _CHILDREN.discard(self)
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -137,9 +139,25 @@ class _Subprocess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
-        for pipe in (self.proc.stdout, self.proc.stderr):
-            if pipe is not None:
-                pipe.close()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()  # stderr is closed by its drain thread at EOF
+
+
+#: Sandbox processes still running; stopped at interpreter exit so none is left orphaned.
+_CHILDREN: set[_Subprocess] = set()
+
+
+@atexit.register
+def _stop_children() -> None:
+    for child in list(_CHILDREN):
+        child.stop()
+
+
+def _drain(pipe: IO[bytes], keep: collections.deque[bytes]) -> None:
+    """Keep the last lines a child writes to stderr, until it exits, then close the pipe."""
+    with pipe:
+        for line in pipe:
+            keep.append(line)
 
 
 class Sandbox:
@@ -352,7 +370,7 @@ def _start_process(
     assert proc.stdout is not None and proc.stderr is not None
     errors: collections.deque[bytes] = collections.deque(maxlen=40)
     # Drain stderr for the child's whole life, so it can never block on a full pipe.
-    threading.Thread(target=errors.extend, args=(proc.stderr,), daemon=True).start()
+    threading.Thread(target=_drain, args=(proc.stderr, errors), daemon=True).start()
     with selectors.DefaultSelector() as selector:
         selector.register(proc.stdout, selectors.EVENT_READ)
         ready = selector.select(timeout=_STARTUP_TIMEOUT)
@@ -360,16 +378,19 @@ def _start_process(
     if not line:
         proc.kill()
         proc.wait(timeout=10)
+        proc.stdout.close()
         time.sleep(0.1)  # let the drain thread collect the last words
         detail = b"".join(errors).decode(errors="replace").strip()[-2000:]
         raise RuntimeError(f"the sandbox process did not start: {detail or 'no output'}")
     info = json.loads(line)
     creds = f"{info['account_sid']}:{info['auth_token']}".encode()
+    backend = _Subprocess(proc, info["url"], "Basic " + base64.b64encode(creds).decode())
+    _CHILDREN.add(backend)
     return Sandbox(
         url=info["url"],
         account_sid=info["account_sid"],
         auth_token=info["auth_token"],
         call_sids=info["call_sids"],
         example_call_sid=info["example_call_sid"],
-        backend=_Subprocess(proc, info["url"], "Basic " + base64.b64encode(creds).decode()),
+        backend=backend,
     )
