@@ -223,7 +223,7 @@ class SandboxApp:
             return self._send(start_response, self._admin(environ))
         with self._lock:
             self._count += 1
-            fault = self._draw_fault() if self._faults and path.startswith("/v2/") else None
+            fault, error_status = self._draw_fault() if path.startswith("/v2/") else (None, 0)
         if not path.startswith("/v2/"):
             return self._send(start_response, _error(404, f"No such resource: {path}"))
         if self._latency > 0 and self.stopping.wait(self._latency):
@@ -233,7 +233,7 @@ class SandboxApp:
         if fault == "drop":
             self._drop(environ)
         if fault in ("error", "rate_limit", "html"):
-            return self._send(start_response, self._fault_response(fault))
+            return self._send(start_response, self._fault_response(fault, error_status))
         response = self._api(environ, path)
         if fault == "truncate":
             status, headers, body = response
@@ -243,18 +243,22 @@ class SandboxApp:
     def _faults_opt(self, key: str) -> Any:
         return self._faults.get(key, FAULT_DEFAULTS[key])
 
-    def _draw_fault(self) -> str | None:
+    def _draw_fault(self) -> tuple[str | None, int]:
+        """Pick this request's fault, if any, and the status of an error fault (under the lock)."""
+        if not self._faults:
+            return None, 0
         u = self._rng.random()
         for key in FAULT_RATES:
             u -= float(self._faults.get(key, 0.0))
             if u < 0:
-                return key.removesuffix("_rate")
-        return None
+                fault = key.removesuffix("_rate")
+                statuses = list(self._faults_opt("error_statuses"))
+                return fault, self._rng.choice(statuses) if fault == "error" else 0
+        return None, 0
 
-    def _fault_response(self, fault: str) -> _Response:
+    def _fault_response(self, fault: str, error_status: int) -> _Response:
         if fault == "error":
-            status = self._rng.choice(list(self._faults_opt("error_statuses")))
-            return _error(status, "Injected server error (sandbox fault)")
+            return _error(error_status, "Injected server error (sandbox fault)")
         if fault == "rate_limit":
             wait = self._faults_opt("retry_after")
             value = (
