@@ -1,0 +1,486 @@
+"""The call explorer, driven from plain Python against a sandbox of its own (no kernel)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import ipywidgets
+import pandas as pd
+import pytest
+
+import apifonica_nb as ap
+from apifonica_nb._widget_parts import export_frame, parse_sid_list, table_html
+from apifonica_nb.errors import (
+    AuthenticationError,
+    FetchFailuresWarning,
+    InvalidRequestError,
+    TransportError,
+)
+from apifonica_nb.fetch import DEMO_NOW
+from apifonica_nb.widgets import CHARTS, CallExplorer
+
+CALLS = 300
+
+
+@pytest.fixture(scope="module")
+def sb() -> Iterator[Any]:
+    """This module's sandbox (its own seed, so nothing else shares its request counter)."""
+    with ap.sandbox.running(calls=CALLS, seed=21, now=DEMO_NOW) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def explorer(sb: Any) -> Iterator[CallExplorer]:
+    e = CallExplorer(client=sb.client())
+    yield e
+    e.close()
+
+
+def manager_state_text() -> str:
+    return json.dumps(ipywidgets.Widget.get_manager_state())
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# -- the frame is the one the verbs give ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("form", "kwargs"),
+    [
+        ({}, {"max_calls": 1000}),
+        (
+            {
+                "since": dt.date(2026, 10, 10),
+                "until": dt.date(2026, 10, 25),
+                "status": ("completed", "busy", "failed"),
+                "direction": "outbound",
+            },
+            {
+                "since": dt.date(2026, 10, 10),
+                "until": dt.date(2026, 10, 25),
+                "status": ["completed", "busy", "failed"],
+                "direction": "outbound",
+                "max_calls": 1000,
+            },
+        ),
+        (
+            {"channel": "number", "tag": " support ", "max_calls": 25},
+            {"channel": "number", "tag": "support", "max_calls": 25},
+        ),
+        ({"direction": "inbound", "max_calls": 0}, {"direction": "inbound"}),
+    ],
+    ids=["defaults", "dates-status-direction", "channel-tag-max", "no-limit"],
+)
+def test_history_form_gives_the_fetch_history_frame(
+    explorer: CallExplorer, sb: Any, form: dict[str, Any], kwargs: dict[str, Any]
+) -> None:
+    for name, value in form.items():
+        getattr(explorer, name).value = value
+    df = explorer.fetch()
+    expected = ap.fetch_history(client=sb.client(), progress=False, **kwargs)
+    pd.testing.assert_frame_equal(df, expected)
+    assert len(df) > 0
+    assert explorer.frame is df
+    assert df.attrs["partial"] is False
+    assert explorer.failures.empty
+    assert explorer.progress.bar_style == "success"
+    assert not explorer.fetch_button.disabled
+    assert explorer.cancel_button.disabled
+
+
+def test_sid_list_gives_the_fetch_calls_frame(explorer: CallExplorer, sb: Any) -> None:
+    sids = list(sb.call_sids[10:50])
+    pasted = (
+        "\n".join(sids[:20])
+        + "\n\n  "
+        + ", ".join(sids[20:])
+        + f"\n{sids[0]} {sids[5]}\ncalnothere ../x\n"
+    )
+    explorer.query.selected_index = 1
+    explorer.sids.value = pasted
+    assert "41 call SIDs" in explorer.sids_status.value
+    assert "1 invalid" in explorer.sids_status.value
+    assert "../x" in explorer.sids_status.value
+    df = explorer.fetch()
+    with pytest.warns(FetchFailuresWarning):
+        expected = ap.fetch_calls([*sids, "calnothere"], client=sb.client(), progress=False)
+    pd.testing.assert_frame_equal(df, expected)
+    assert df["call_sid"].tolist() == sids
+    assert explorer.failures["call_sid"].tolist() == ["../x", "calnothere"]
+    assert explorer.failures["error"].tolist() == ["InvalidRequestError", "NotFoundError"]
+    assert "calnothere" in explorer.failures_table.value
+    assert "Failures (2)" in explorer.failures_box.titles
+
+
+def test_an_empty_sid_list_is_refused_in_the_form(explorer: CallExplorer) -> None:
+    explorer.query.selected_index = 1
+    explorer.sids.value = " ,\n ../nope "
+    with pytest.raises(InvalidRequestError):
+        explorer.fetch()
+    assert "No valid call SID" in explorer.message.value
+    assert explorer.start() is None  # the button does the same, without a thread
+
+
+# -- parsing a pasted list ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "sids", "invalid"),
+    [
+        ("", [], []),
+        ("  \n\n\t ", [], []),
+        ("cal1\ncal2\r\ncal3", ["cal1", "cal2", "cal3"], []),
+        ("cal1,cal2 , cal3;cal4", ["cal1", "cal2", "cal3", "cal4"], []),
+        ("cal1 cal2\tcal3", ["cal1", "cal2", "cal3"], []),
+        ("cal2\ncal1\ncal2\n\ncal1,", ["cal2", "cal1"], []),
+        ("['cal1', \"cal2\"]", ["cal1", "cal2"], []),
+        ("cal1\n../x\ncal/2 ../x", ["cal1"], ["../x", "cal/2"]),
+        ("cal1 " + "a" * 5000, ["cal1"], ["a" * 5000]),
+        ("cal%2e cal?x cal#y", [], ["cal%2e", "cal?x", "cal#y"]),
+    ],
+    ids=[
+        "empty",
+        "blank",
+        "newlines",
+        "commas",
+        "spaces",
+        "duplicates",
+        "python-list",
+        "path-tricks",
+        "5000-chars",
+        "url-chars",
+    ],
+)
+def test_parse_sid_list(text: str, sids: list[str], invalid: list[str]) -> None:
+    assert parse_sid_list(text) == (sids, invalid)
+
+
+# -- background thread and cancel --------------------------------------------------------------
+
+
+@pytest.fixture
+def slow() -> Iterator[Any]:
+    """A small sandbox answering every request after 0.15 s."""
+    with ap.sandbox.running(calls=200, seed=5, now=DEMO_NOW, latency=0.15) as sandbox:
+        yield sandbox
+
+
+def wait_for(predicate: Any, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_cancel_keeps_what_was_fetched_history(slow: Any) -> None:
+    e = CallExplorer(client=slow.client())
+    try:
+        e.max_calls.value = 0
+        e.fetch_button.click()  # the button's handler starts the background thread
+        assert e.running
+        assert e.fetch_button.disabled and not e.cancel_button.disabled
+        assert e.start() is None  # a second click while running does nothing
+        wait_for(lambda: e.progress.value >= 40)
+        e.cancel()
+        assert e.wait(20)
+        df = e.frame
+        assert df is not None
+        assert df.attrs["partial"] is True
+        # The page in hand is finished (20 calls a page), and no page after it is asked for.
+        assert 40 <= len(df) < 200
+        assert len(df) % 20 == 0
+        assert df["call_sid"].tolist() == slow.call_sids[: len(df)]
+        assert "partial" in e.summary.value
+        assert e.message.value == ""
+        assert e.progress.bar_style == "warning"
+        assert not e.fetch_button.disabled and e.cancel_button.disabled
+        assert f"{len(df):,}</b> calls" in e.summary.value
+    finally:
+        e.close()
+
+
+def test_cancel_keeps_what_was_fetched_sid_list(slow: Any) -> None:
+    e = CallExplorer(client=slow.client(), workers=2, chunk_size=6)
+    try:
+        e.query.selected_index = 1
+        e.sids.value = "\n".join(slow.call_sids[:120])
+        thread = e.start()
+        assert thread is not None
+        wait_for(lambda: e.progress.value >= 6)
+        e.cancel()
+        thread.join(20)
+        df = e.frame
+        assert df is not None and df.attrs["partial"] is True
+        assert 6 <= len(df) < 120
+        assert len(df) % 6 == 0  # whole chunks
+        assert df["call_sid"].tolist() == slow.call_sids[: len(df)]
+        assert f"{120 - len(df):,} SIDs were not fetched" in e.summary.value
+    finally:
+        e.close()
+
+
+def test_the_form_stays_usable_while_fetching(slow: Any) -> None:
+    e = CallExplorer(client=slow.client())
+    try:
+        e.max_calls.value = 60
+        thread = e.start()
+        assert thread is not None
+        # The caller's thread is free: the form answers while the fetch runs.
+        e.tag.value = "sales"
+        assert e.running
+        thread.join(20)
+        assert not e.running
+        assert e.frame is not None and len(e.frame) == 60
+        assert e.progress.value == e.progress.max == 60
+        assert e.progress_label.value.startswith("done: 60 calls")
+    finally:
+        e.close()
+
+
+# -- errors in plain words ---------------------------------------------------------------------
+
+
+def test_a_wrong_token_is_reported_in_the_form(sb: Any) -> None:
+    e = CallExplorer()
+    try:
+        e.source.value = "api"
+        e.account_sid.value = sb.account_sid
+        e.base_url.value = sb.url
+        wrong = "0123456789abcdef-not-the-token"
+        e.auth_token.value = wrong
+        thread = e.start()
+        assert thread is not None
+        thread.join(20)
+        text = e.message.value
+        assert "Fetch failed" in text
+        assert "HTTP 401" in text
+        assert "auth token" in text and "credentials" in text
+        assert "Traceback" not in text and 'File "' not in text
+        assert wrong not in text
+        assert e.frame is None
+        assert e.progress.bar_style == "danger"
+        assert not e.fetch_button.disabled
+        with pytest.raises(AuthenticationError):
+            e.fetch()
+        # The right token, typed in, then works.
+        e.auth_token.value = sb.auth_token
+        assert len(e.fetch()) == CALLS
+        assert e.message.value == ""
+    finally:
+        e.close()
+
+
+def test_a_dead_server_is_reported_in_the_form(sb: Any) -> None:
+    dead = ap.Client(
+        account_sid=sb.account_sid,
+        auth_token=sb.auth_token,
+        base_url=f"http://127.0.0.1:{closed_port()}/v2",
+        max_retries=0,
+    )
+    e = CallExplorer(client=dead)
+    try:
+        e.fetch_button.click()
+        assert e.wait(20)
+        text = e.message.value
+        assert "Could not get an answer" in text
+        assert "Check the network and base_url" in text
+        assert "Traceback" not in text and sb.auth_token not in text
+        assert e.frame is None
+        with pytest.raises(TransportError):
+            e.fetch()
+    finally:
+        e.close()
+
+
+def test_missing_credentials_are_reported_in_the_form() -> None:
+    e = CallExplorer()
+    try:
+        e.source.value = "api"
+        e.account_sid.value = "acc123"
+        with pytest.raises(ap.errors.ConfigurationError):
+            e.fetch()
+        assert "auth_token is empty" in e.message.value
+    finally:
+        e.close()
+
+
+# -- the token -----------------------------------------------------------------------------------
+
+
+def test_a_typed_token_never_reaches_the_widget_state(sb: Any) -> None:
+    e = CallExplorer()
+    try:
+        e.source.value = "api"
+        e.account_sid.value = sb.account_sid
+        e.base_url.value = sb.url
+        e.auth_token.value = sb.auth_token
+        assert e.auth_token.value == ""
+        assert e.token_status.value == "token set ✓"
+        df = e.fetch()  # the token moved, and it is the one used
+        assert len(df) == CALLS
+        state = manager_state_text()
+        assert sb.auth_token not in state
+        assert sb.account_sid in state  # the state is really there
+        assert sb.auth_token not in repr(e)
+    finally:
+        e.close()
+
+
+def test_an_environment_token_prefills_but_never_reaches_the_widget_state(
+    sb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("APIFONICA_ACCOUNT_SID", sb.account_sid)
+    monkeypatch.setenv("APIFONICA_AUTH_TOKEN", sb.auth_token)
+    monkeypatch.setenv("APIFONICA_BASE_URL", sb.url)
+    e = CallExplorer()
+    try:
+        assert e.source.value == "api"
+        assert e.account_sid.value == sb.account_sid
+        assert e.base_url.value == sb.url
+        assert "token set ✓" in e.token_status.value
+        assert len(e.fetch()) == CALLS
+        assert sb.auth_token not in manager_state_text()
+    finally:
+        e.close()
+
+
+# -- connection section ------------------------------------------------------------------------
+
+
+def test_a_given_client_shows_as_connected(explorer: CallExplorer, sb: Any) -> None:
+    assert explorer.connection.selected_index is None  # collapsed
+    assert sb.account_sid in explorer.connection.titles[0]
+    assert sb.account_sid in explorer.connection_status.value
+    assert sb.url in explorer.connection_status.value
+
+
+def test_the_sandbox_choice_starts_and_stops_a_sandbox() -> None:
+    e = CallExplorer(sandbox_calls=120)
+    assert e.source.value == "sandbox"  # no APIFONICA_* in the environment
+    assert e.account_sid.disabled
+    df = e.fetch()
+    assert len(df) == 120
+    assert "Sandbox running at" in e.connection_status.value
+    port = re.search(r"http://127\.0\.0\.1:(\d+)", e.connection_status.value)
+    assert port is not None
+    e.close()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", int(port[1])), 1).close()
+
+
+# -- results -------------------------------------------------------------------------------------
+
+
+def test_summary_numbers_are_those_of_the_frame(explorer: CallExplorer) -> None:
+    df = explorer.fetch()
+    finished = df["is_final"].fillna(False).astype(bool)
+    answered = int(((df["status"].astype("str") == "completed") & finished).sum())
+    total = float(df["cost_eur"].sum())
+    text = explorer.summary.value
+    assert f"<b>{len(df):,}</b> calls" in text
+    assert f"{total:,.2f} EUR" in text
+    assert f"{answered / int(finished.sum()):.1%}" in text
+    assert f"({answered:,} of {int(finished.sum()):,} finished calls)" in text
+    assert "<b>0</b> failures" in text
+    assert total > 0 and 0 < answered < len(df)
+
+
+def test_the_table_is_sorted_and_cut_as_asked(explorer: CallExplorer) -> None:
+    df = explorer.fetch()
+    assert explorer.table.value.count("</tr>") == 50 + 1  # header row plus the first 50
+    explorer.rows.value = 5
+    explorer.sort_by.value = "duration"
+    explorer.ascending.value = False
+    longest = df.sort_values("duration", ascending=False, kind="stable")["call_sid"].head(5)
+    positions = [explorer.table.value.index(sid) for sid in longest]
+    assert positions == sorted(positions)
+    assert explorer.table.value.count("</tr>") == 5 + 1
+    assert "sorted by duration (descending)" in explorer.table.value
+
+
+def test_table_cells_are_escaped() -> None:
+    df = pd.DataFrame({"call_sid": ["cal1"], "tag": ["<script>alert(1)</script>"]})
+    out = table_html(df, sort_by="tag", ascending=True, rows=10)
+    assert "<script>" not in out
+    assert "&lt;script&gt;" in out
+
+
+def test_every_chart_has_a_tab_with_a_plotly_figure(explorer: CallExplorer) -> None:
+    explorer.fetch()
+    assert list(explorer.charts.titles) == list(CHARTS)
+    for title, output in explorer.chart_outputs.items():
+        (shown,) = output.outputs
+        figure = shown["data"]["application/vnd.plotly.v1+json"]
+        assert figure["data"], title
+        assert figure["layout"]["title"]["text"], title
+
+
+def test_exports_read_back_with_the_same_values(
+    explorer: CallExplorer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InvalidRequestError):
+        explorer.export("csv")
+    df = explorer.fetch()
+    parquet = explorer.export("parquet")
+    explorer.export_dir.value = str(tmp_path / "out")
+    csv = explorer.export("csv")
+    assert parquet.parent == tmp_path and csv.parent == tmp_path / "out"
+    assert explorer.exports == [parquet, csv]
+
+    # Parquet keeps every dtype.
+    pd.testing.assert_frame_equal(pd.read_parquet(parquet), df, check_flags=False)
+
+    # CSV is text: read it back through the schema.
+    back = pd.read_csv(csv, dtype="str", keep_default_na=False, na_values=[""])
+    for column, dtype in df.dtypes.items():
+        if isinstance(dtype, pd.DatetimeTZDtype):
+            back[column] = pd.to_datetime(back[column], utc=True, format="ISO8601").astype(dtype)
+        elif dtype == "boolean":
+            back[column] = back[column].map({"True": True, "False": False}).astype(dtype)
+        else:
+            back[column] = back[column].astype(dtype)
+    pd.testing.assert_frame_equal(back, df, check_flags=False)
+
+    links = [o["data"]["text/html"] for o in explorer.export_links.outputs]
+    assert f'<a href="{parquet.name}" download>' in links[0]
+    assert f'<a href="out/{csv.name}" download>' in links[1]
+    assert str(csv) in links[1]
+
+
+def test_export_goes_to_a_new_file_each_time(tmp_path: Path) -> None:
+    df = pd.DataFrame({"a": [1, 2]})
+    first = export_frame(df, "csv", tmp_path)
+    second = export_frame(df, "csv", tmp_path)
+    assert first != second and first.exists() and second.exists()
+    with pytest.raises(InvalidRequestError):
+        export_frame(df, "xlsx", tmp_path)  # type: ignore[arg-type]
+
+
+def test_the_explorer_displays_as_its_form(explorer: CallExplorer) -> None:
+    bundle = explorer._repr_mimebundle_()
+    view = bundle["application/vnd.jupyter.widget-view+json"]
+    assert view["model_id"] == explorer.widget.model_id
+    assert "apifonica-explorer" in explorer.widget._dom_classes
+
+
+def test_close_closes_the_widgets(sb: Any) -> None:
+    e = CallExplorer(client=sb.client())
+    e.fetch()
+    some = [e.widget, e.table, e.fetch_button, e.chart_outputs["Durations"], e.auth_token]
+    assert all(w.comm is not None for w in some)
+    e.close()
+    assert all(w.comm is None for w in some)
