@@ -54,14 +54,22 @@ def _summary_tables(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     by_status = (
         df.groupby("status", observed=True)
         .agg(calls=("call_sid", "size"), cost_eur=("cost_eur", "sum"))
-        .assign(share=lambda t: (t["calls"] / max(len(df), 1) * 100).round(1))
+        .assign(share=lambda t: t["calls"] / max(len(df), 1) * 100)
     )
     by_channel = df.groupby(["channel", "direction"], observed=True).agg(
         calls=("call_sid", "size"),
-        talk_minutes=("talk_seconds", lambda s: round(s.sum() / 60, 1)),
+        talk_minutes=("talk_seconds", "sum"),
         cost_eur=("cost_eur", "sum"),
     )
+    by_channel["talk_minutes"] /= 60
     return by_status, by_channel
+
+
+_FORMATS = {
+    "share": "{:.1f}%".format,
+    "cost_eur": "{:,.4f}".format,
+    "talk_minutes": "{:,.1f}".format,
+}
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
@@ -70,12 +78,11 @@ def _cmd_summary(args: argparse.Namespace) -> int:
             client=client, since=args.since, until=args.until, progress=sys.stderr.isatty()
         )
     by_status, by_channel = _summary_tables(df)
-    with pd.option_context("display.float_format", "{:,.4f}".format, "display.width", 120):
-        print(f"{len(df)} calls, total cost {df['cost_eur'].sum():.2f} EUR\n")
-        print("Calls by status")
-        print(by_status.to_string())
-        print("\nCost by channel and direction (EUR)")
-        print(by_channel.to_string())
+    print(f"{len(df)} calls, total cost {df['cost_eur'].sum():.2f} EUR\n")
+    print("Calls by status")
+    print(by_status.to_string(formatters=_FORMATS))
+    print("\nCost by channel and direction (EUR)")
+    print(by_channel.to_string(formatters=_FORMATS))
     return 0
 
 

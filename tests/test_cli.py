@@ -1,0 +1,64 @@
+"""The ``apifonica-nb`` command line, run in-process and as a real console script."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+import apifonica_nb as ap
+from apifonica_nb.cli import main
+from apifonica_nb.fetch import DEMO_NOW
+
+
+def test_summary_on_the_sandbox_matches_the_frame(capsys: pytest.CaptureFixture) -> None:
+    assert main(["summary", "--sandbox", "--calls", "150", "--seed", "5"]) == 0
+    out = capsys.readouterr().out
+    with ap.sandbox.running(calls=150, seed=5, now=DEMO_NOW) as sb:
+        df = ap.fetch_history(client=sb.client(), progress=False)
+    assert out.startswith(f"150 calls, total cost {df['cost_eur'].sum():.2f} EUR")
+    for status, count in df["status"].value_counts().items():
+        if count:
+            assert re.search(rf"^{status}\s+{count}\s", out, re.M), status
+    viber_out = df[(df["channel"] == "viber") & (df["direction"] == "outbound")]
+    assert f"{viber_out['cost_eur'].sum():,.4f}" in out
+
+
+def test_summary_uses_env_credentials_when_set(
+    sandbox: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setenv("APIFONICA_ACCOUNT_SID", sandbox.account_sid)
+    monkeypatch.setenv("APIFONICA_AUTH_TOKEN", sandbox.auth_token)
+    monkeypatch.setenv("APIFONICA_BASE_URL", sandbox.url)
+    assert main(["summary"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith(f"{len(sandbox.call_sids)} calls")
+    assert sandbox.url in captured.err
+    assert sandbox.auth_token not in captured.out + captured.err
+
+
+def test_api_errors_exit_1_with_a_message_and_no_traceback(
+    sandbox: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setenv("APIFONICA_ACCOUNT_SID", sandbox.account_sid)
+    monkeypatch.setenv("APIFONICA_AUTH_TOKEN", "not-the-token")
+    monkeypatch.setenv("APIFONICA_BASE_URL", sandbox.url)
+    assert main(["summary"]) == 1
+    err = capsys.readouterr().err
+    assert "refused the credentials" in err
+    assert "Traceback" not in err and "not-the-token" not in err
+
+
+def test_console_script_runs() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "apifonica_nb", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    for command in ("sandbox", "summary"):
+        assert command in out
