@@ -133,3 +133,7 @@ class FetchFailuresWarning(ApifonicaWarning):
 
 class DataQualityWarning(ApifonicaWarning):
     """Some values had the wrong type or format and became NA."""
+
+
+class CacheError(ApifonicaError):
+    """The local call store cannot be used (corrupt, another program's file, or locked)."""

@@ -3,6 +3,11 @@
 Each verb returns one DataFrame (see :data:`apifonica_nb.CALL_DTYPES`). Calls that could not
 be fetched are listed in ``df.attrs["failures"]`` (plain dicts ``call_sid``, ``error``,
 ``message``) and summarised in one :class:`~apifonica_nb.errors.FetchFailuresWarning`.
+
+Settled calls (final status, priced) are kept in the local store of :mod:`apifonica_nb.cache`
+and served from it: ``cache=True`` (default) uses it, ``cache="refresh"`` fetches everything
+again and updates it, ``cache=False`` neither reads nor writes it. ``df.attrs["cache"]`` says
+``{"hits": n, "misses": m, "path": str}`` (calls served from the store, calls fetched).
 """
 
 from __future__ import annotations
@@ -15,12 +20,24 @@ import warnings
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
-from .client import Client
+from .cache import (
+    CallStore,
+    CallWriter,
+    HistorySync,
+    combine_frames,
+    frame_from_table,
+    raw_extras,
+    table_extras,
+)
+from .client import MAX_SID_LENGTH, Client, validate_call_sid
 from .errors import FetchFailuresWarning, InvalidRequestError
 from .records import calls_to_frame
 
@@ -33,6 +50,25 @@ __all__ = ["DEMO_NOW", "connect", "fetch_call", "fetch_calls", "fetch_history"]
 DEMO_NOW = "2026-11-01T12:00:00+00:00"
 
 _DATE_ONLY = re.compile(r"\s*\d{4}-\d{2}-\d{2}\s*")
+#: A SID that validate_call_sid would accept unchanged (checked on whole arrays at once).
+_CLEAN_SID = rf"^[A-Za-z0-9][A-Za-z0-9_.:-]{{0,{MAX_SID_LENGTH - 1}}}$"
+
+CacheMode = bool | Literal["refresh"]
+
+
+def _cache_mode(cache: object) -> str | None:
+    """Return "use", "refresh" or None (bypass) for a ``cache=`` argument."""
+    if cache is True:
+        return "use"
+    if cache is False or cache is None:
+        return None
+    if cache == "refresh":
+        return "refresh"
+    raise InvalidRequestError(f"cache must be True, False or 'refresh', got {cache!r}")
+
+
+def _cache_attrs(hits: int, misses: int, store: CallStore | None) -> dict[str, Any]:
+    return {"hits": hits, "misses": misses, "path": None if store is None else str(store.path)}
 
 
 def _with_failures(df: pd.DataFrame, failures: list[dict[str, Any]], total: int) -> pd.DataFrame:
@@ -49,15 +85,56 @@ def _with_failures(df: pd.DataFrame, failures: list[dict[str, Any]], total: int)
     return df
 
 
-def fetch_call(call_sid: str, *, client: Client, price_unit: str = "EUR") -> pd.DataFrame:
+def fetch_call(
+    call_sid: str, *, client: Client, price_unit: str = "EUR", cache: CacheMode = True
+) -> pd.DataFrame:
     """Fetch one call into a one-row DataFrame; raise a typed error if it cannot be fetched.
+
+    A settled call is served from the local store (``cache``: see :mod:`apifonica_nb.fetch`).
 
     >>> df = ap.fetch_call("cal…", client=client)
     >>> df.loc[0, ["status", "talk_seconds", "cost_eur"]]
     """
-    df = calls_to_frame([client.get_call(call_sid)], price_unit=price_unit)
-    df.attrs["failures"] = []
+    mode = _cache_mode(cache)
+    if mode is None:
+        df = calls_to_frame([client.get_call(call_sid)], price_unit=price_unit)
+        df.attrs.update(failures=[], cache=_cache_attrs(0, 1, None))
+        return df
+    sid = validate_call_sid(call_sid)
+    with CallStore() as store:
+        if mode == "use":
+            table = store.get_table(client.account_sid, [sid])
+            if table.num_rows:
+                df = frame_from_table(table, price_unit=price_unit)
+                df.attrs.update(failures=[], cache=_cache_attrs(1, 0, store))
+                return df
+        record = client.get_call(sid)
+        store.put_records(client.account_sid, [record])
+    df = calls_to_frame([record], price_unit=price_unit)
+    df.attrs.update(failures=[], cache=_cache_attrs(0, 1, store))
     return df
+
+
+def _normalise_sids(raw: list[Any]) -> np.ndarray:
+    """The SID each input means (stripped), or None where it is invalid; vectorised."""
+    out = np.empty(len(raw), dtype=object)
+    try:
+        arr = pa.array(raw, type=pa.large_string())
+    except (pa.ArrowException, TypeError, ValueError):
+        odd = np.arange(len(raw))
+    else:
+        clean = pc.and_(
+            pc.match_substring_regex(arr, _CLEAN_SID),
+            pc.invert(pc.match_substring(arr, "..")),
+        ).fill_null(False)
+        out[:] = arr.to_numpy(zero_copy_only=False)
+        odd = np.flatnonzero(~np.asarray(clean, dtype=bool))
+    for i in odd.tolist():  # only the SIDs that need stripping, or are invalid
+        try:
+            out[i] = validate_call_sid(raw[i])
+        except InvalidRequestError:
+            out[i] = None
+    return out
 
 
 def fetch_calls(
@@ -67,18 +144,71 @@ def fetch_calls(
     workers: int = 8,
     progress: bool = True,
     price_unit: str = "EUR",
+    cache: CacheMode = True,
 ) -> pd.DataFrame:
     """Fetch many calls concurrently into one DataFrame, in input order.
 
     A SID given twice is fetched once. Invalid SIDs and calls that could not be fetched do not
-    stop the batch: they are listed in ``df.attrs["failures"]`` with a warning.
+    stop the batch: they are listed in ``df.attrs["failures"]`` with a warning. Settled calls
+    come from the local store without a request (``cache``: see :mod:`apifonica_nb.fetch`);
+    fetched ones are stored as they arrive, so an interrupted batch resumes where it stopped.
 
     >>> df = ap.fetch_calls(sids, client=client, workers=8)
-    >>> pd.DataFrame(df.attrs["failures"])
+    >>> pd.DataFrame(df.attrs["failures"]), df.attrs["cache"]
     """
     sids = list(call_sids)
-    batch = client.get_calls(sids, workers=workers, progress=progress)
-    df = calls_to_frame(batch.records, price_unit=price_unit)
+    mode = _cache_mode(cache)
+    if mode is None:
+        batch = client.get_calls(sids, workers=workers, progress=progress)
+        df = calls_to_frame(batch.records, price_unit=price_unit)
+        df.attrs["cache"] = _cache_attrs(0, len(batch.records) + len(batch.failures), None)
+        return _with_failures(df, batch.failures, len(sids))
+
+    account = client.account_sid
+    wanted = _normalise_sids(sids)
+    order = pd.unique(wanted[pd.notna(wanted)])  # what get_calls would fetch, in its order
+    with CallStore() as store:
+        cached = store.get_table(account, order) if mode == "use" else store.get_table(account, [])
+        hit = pc.is_in(pa.array(wanted, pa.large_string()), value_set=cached.column("call_sid"))
+        misses = [sids[i] for i in np.flatnonzero(~np.asarray(hit.fill_null(False), bool))]
+        n_miss = len(order) - cached.num_rows
+        writer = CallWriter(store, account)
+        label = f"Fetching calls ({cached.num_rows} cached)" if cached.num_rows else None
+        bar = tqdm(
+            total=n_miss,
+            unit="call",
+            desc=label or "Fetching calls",
+            disable=not progress or not misses,
+            leave=False,
+        )
+
+        def arrived(record: dict[str, Any]) -> None:
+            writer.add(record)
+            bar.update(1)
+
+        try:
+            batch = client.get_calls(misses, workers=workers, progress=False, on_record=arrived)
+        finally:
+            # Keep what arrived, also on Ctrl-C: the next run fetches only the rest.
+            writer.flush()
+            bar.close()
+    fetched = calls_to_frame(batch.records, price_unit=price_unit)
+    if not cached.num_rows:
+        df = fetched
+    elif not batch.records:
+        df = frame_from_table(cached, price_unit=price_unit)
+    else:
+        failed = {f["call_sid"] for f in batch.failures}
+        miss_order = pd.unique(wanted[pd.notna(wanted) & ~np.asarray(hit.fill_null(False), bool)])
+        got = [s for s in miss_order.tolist() if s not in failed]
+        keys = np.concatenate([cached.column("call_sid").to_numpy(), np.asarray(got, object)])
+        rank = pd.Index(order).get_indexer(keys)
+        df = combine_frames(
+            [frame_from_table(cached, price_unit=price_unit), fetched],
+            order=np.argsort(rank, kind="stable"),
+            extras=[table_extras(cached), raw_extras(batch.records)],
+        )
+    df.attrs["cache"] = _cache_attrs(cached.num_rows, n_miss, store)
     return _with_failures(df, batch.failures, len(sids))
 
 
@@ -137,6 +267,7 @@ def fetch_history(
     max_calls: int | None = None,
     progress: bool = True,
     price_unit: str = "EUR",
+    cache: CacheMode = True,
 ) -> pd.DataFrame:
     """Fetch the account's call history into one DataFrame, newest first.
 
@@ -145,6 +276,12 @@ def fetch_history(
     ``channel`` and ``tag`` take one value or a list. The filters are sent to the API **and**
     applied to what comes back, so the result is right even if the server ignores one.
     ``max_calls`` stops after that many matching calls.
+
+    With the cache (see :mod:`apifonica_nb.fetch`), settled calls are stored page by page, and a
+    second run over a range already listed in full stops paging at the first page made only
+    of calls it has, taking the older ones from the store (:class:`~apifonica_nb.cache.
+    HistorySync` says when that is safe). ``df.attrs["cache"]`` counts calls from the store
+    (hits) and calls listed by the API (misses).
 
     >>> df = ap.fetch_history(client=client, since="2026-10-01", status=["failed", "busy"])
     """
@@ -170,8 +307,61 @@ def fetch_history(
         # The API's date_to is an inclusive day: the day of the last instant before ``end``.
         query["date_to"] = (end - pd.Timedelta(microseconds=1)).date()
 
+    mode = _cache_mode(cache)
+    store = CallStore() if mode is not None else None
+    try:
+        sync = None
+        if store is not None:
+            sync = HistorySync(
+                store,
+                client.account_sid,
+                since=start,
+                until=end,
+                equal=equal,
+                refresh=mode == "refresh",
+                origin=client.base_url,
+            )
+        records, rest = _list_history(
+            client, query, sync, max_calls=max_calls, progress=progress, filters=(start, end, equal)
+        )
+    finally:
+        if store is not None:
+            store.close()
+    df = calls_to_frame(records, price_unit=price_unit)
+    listed = len(df)
+    if rest is not None and rest.num_rows:
+        df = combine_frames(
+            [df, frame_from_table(rest, price_unit=price_unit)],
+            extras=[raw_extras(records), table_extras(rest)],
+        )
+    mask = _history_mask(df, start, end, equal)
+    if not mask.all():
+        df = df[mask.to_numpy()].reset_index(drop=True)
+    if max_calls is not None:
+        df = df.head(max_calls)
+    df.attrs["failures"] = []
+    # Rows the server sent that the filters exclude (not rows of the store outside them).
+    df.attrs["filtered_locally"] = int((~mask.to_numpy()[:listed]).sum())
+    hits = 0 if rest is None else rest.num_rows
+    df.attrs["cache"] = _cache_attrs(hits, len(records), store)
+    return df
+
+
+def _list_history(
+    client: Client,
+    query: dict[str, Any],
+    sync: HistorySync | None,
+    *,
+    max_calls: int | None,
+    progress: bool,
+    filters: tuple[pd.Timestamp | None, pd.Timestamp | None, dict[str, list[str]]],
+) -> tuple[list[dict[str, Any]], pa.Table | None]:
+    """Page through the history; return the records listed and, after an early stop, the
+    older calls from the store."""
     records: list[dict[str, Any]] = []
     next_check = max_calls or 0
+    complete = max_calls != 0
+    rest = None
     bar = tqdm(
         total=max_calls, unit="call", desc="Fetching history", disable=not progress, leave=False
     )
@@ -180,26 +370,30 @@ def fetch_history(
             for record in client.iter_calls(**query):
                 records.append(record)
                 bar.update(1)
+                if sync is not None and sync.add(record):
+                    break  # the rest of the range is in the store
                 if max_calls is not None and len(records) >= next_check:
                     with warnings.catch_warnings():  # reported once, on the final frame
                         warnings.simplefilter("ignore")
                         partial = calls_to_frame(records)
-                    matched = int(_history_mask(partial, start, end, equal).sum())
+                    matched = int(_history_mask(partial, *filters).sum())
                     if matched >= max_calls:
+                        complete = False
                         break
                     # The server ignored a filter: read on until enough rows could match.
                     next_check = len(records) + max_calls - matched
+        if sync is not None:
+            sync.finish(complete=complete)
+            if sync.stopped_at is not None:
+                rest = sync.rest()
+                bar.set_description(f"Fetching history ({rest.num_rows} cached)")
+    except BaseException:
+        if sync is not None:
+            sync.flush()  # keep the pages already read (Ctrl-C, a network error)
+        raise
     finally:
         bar.close()
-    df = calls_to_frame(records, price_unit=price_unit)
-    mask = _history_mask(df, start, end, equal)
-    if not mask.all():
-        df = df[mask.to_numpy()].reset_index(drop=True)
-    if max_calls is not None:
-        df = df.head(max_calls)
-    df.attrs["failures"] = []
-    df.attrs["filtered_locally"] = int((~mask).sum())
-    return df
+    return records, rest
 
 
 # -- connect ------------------------------------------------------------------------------------
