@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -202,6 +203,46 @@ def _bucket_starts(wall: pd.Series, freq: str) -> pd.Series:
         return wall.dt.to_period(_PERIOD_ALIASES.get(freq, freq)).dt.start_time
 
 
+class _Focus(NamedTuple):
+    """The stretch of the time axis that holds the bulk of the calls (naive wall times)."""
+
+    start: pd.Timestamp
+    end: pd.Timestamp
+    outside: int  # calls left outside it
+
+    def xrange(self) -> list[str]:
+        return [f"{self.start:%Y-%m-%d %H:%M:%S}", f"{self.end:%Y-%m-%d %H:%M:%S}"]
+
+    def note(self) -> str:
+        noun = "call" if self.outside == 1 else "calls"
+        return f"{self.outside:,} {noun} outside this window: zoom out to see them"
+
+
+def _focus(wall: pd.Series) -> _Focus | None:
+    """Find the window of the bulk of the times when a few outliers stretch the axis.
+
+    A single old call (the vendor's 2017 example in an account of this month, say) would
+    squeeze every other bar into one pixel column; the axis starts on the central 98% of the
+    calls instead, and the outliers stay in the figure for whoever zooms out.
+    """
+    times = wall.dropna()
+    if len(times) < 3:
+        return None
+    ordered = np.sort(times.to_numpy())
+    # The 1% and 99% quantiles, rounded inwards so a lone outlier of a small frame is left out.
+    low = pd.Timestamp(ordered[int(np.ceil(0.01 * (len(ordered) - 1)))])
+    high = pd.Timestamp(ordered[int(np.floor(0.99 * (len(ordered) - 1)))])
+    if not low < high:
+        return None
+    pad = max((high - low) * 0.05, pd.Timedelta(minutes=1))
+    start, end = low - pad, high + pad
+    full = times.max() - times.min()
+    if full <= 3 * (end - start):  # the outliers do not stretch the axis much: show it all
+        return None
+    outside = int(((times < start) | (times > end)).sum())
+    return _Focus(start, end, outside)
+
+
 def _coarsen(freq: str, span: pd.Timedelta) -> str:
     """Return ``freq``, or the first coarser ladder step that keeps the bar count readable."""
     length = _approx_length(freq)
@@ -237,14 +278,31 @@ def _period_layout(freq: str) -> dict[str, object]:
     }
 
 
-def _bucketed(created: pd.Series, freq: str, tz: str | None) -> tuple[pd.Series, str, str]:
-    """Bucket creation times; return bucket starts, the frequency used and a title note."""
+def _bucketed(
+    created: pd.Series, freq: str, tz: str | None
+) -> tuple[pd.Series, str, str, _Focus | None]:
+    """Bucket creation times: bucket starts, the frequency used, a title note and the focus."""
     wall = _wall(created, tz)
-    used = _coarsen(freq, wall.max() - wall.min())
+    focus = _focus(wall)
+    # Only buckets that hold calls become bars, so the focus span decides readability.
+    span = focus.end - focus.start if focus else wall.max() - wall.min()
+    used = _coarsen(freq, span)
     note = ""
     if used != freq:
         note = f" (per-{_freq_word(freq)} buckets would exceed {_MAX_BUCKETS:,}; coarsened)"
-    return _bucket_starts(wall, used), used, note
+    return _bucket_starts(wall, used), used, note, focus
+
+
+def _time_axis(title: str, focus: _Focus | None) -> dict[str, object]:
+    """Return a date x-axis, starting on the focus window when there is one."""
+    axis: dict[str, object] = {"title": title, "type": "date"}
+    if focus is not None:
+        axis["range"] = focus.xrange()
+    return axis
+
+
+def _subtitle(*parts: str) -> str:
+    return " · ".join(part for part in parts if part)
 
 
 def _fmt_eur(value: float) -> str:
@@ -305,50 +363,45 @@ def _timeline_gantt(calls: pd.DataFrame, *, tz: str | None) -> go.Figure:
     setup_ms = (setup_end - created).dt.total_seconds().to_numpy() * _ms
     talk_ms = (talk_end - started).dt.total_seconds().to_numpy() * _ms
     open_ = is_open.to_numpy()
-    rows = np.arange(len(calls))
+    # One row per call, named by its SID, so the unified hover is titled by the call.
+    sid = _escape(_column(calls, "call_sid"))
+    repeat = sid.groupby(sid).cumcount()
+    rows = sid.where(repeat == 0, sid + " #" + (repeat + 1).astype("str")).to_numpy()
 
-    duration = _column(calls, "duration")
-    cost = pd.to_numeric(_column(calls, "cost_eur"), errors="coerce")
     status_labels, status_idx = _groups(_column(calls, "status"))
-    hover = (
-        "<b>"
-        + _escape(_column(calls, "call_sid"))
-        + "</b><br>"
-        + _escape(_column(calls, "from"))
+    duration = _column(calls, "duration").astype("str").fillna("–")
+    cost = pd.to_numeric(_column(calls, "cost_eur"), errors="coerce")
+    # The call's details ride once, on its creation dot; the bars only say how long they last.
+    details = (
+        _escape(_column(calls, "from"))
         + " → "
         + _escape(_column(calls, "to"))
-        + "<br>status: "
+        + "<br>"
         + pd.Series(np.array(status_labels, dtype=object)[status_idx], index=calls.index)
         .astype("str")
         .pipe(_escape)
-        + "<br>billed duration: "
-        + duration.astype("str").fillna("–").str.cat([" s"] * len(calls))
-        + "<br>cost: "
-        + cost.map(_fmt_eur, na_action="ignore").astype("str").fillna("–")
+        + ", billed "
+        + duration
+        + " s, "
+        + cost.map(_fmt_eur, na_action="ignore").astype("str").fillna("no price yet")
         + "<br>tag: "
         + _escape(_column(calls, "tag"))
     ).to_numpy()
-    created_wall = _wall(created, tz).to_numpy()
-    started_wall = _wall(started, tz).to_numpy()
-
-    last_wall = _wall(last, tz).to_numpy()
+    # Whole-second text (API times have no fractions) is a third shorter than plotly's ISO.
+    created_wall, started_wall, last_wall = (
+        _wall(times, tz).dt.strftime("%Y-%m-%d %H:%M:%S").to_numpy()
+        for times in (created, started, last)
+    )
     fig = go.Figure()
     for k, status in enumerate(status_labels):
         mine = status_idx == k
         color = status_color(status)
         phases = (
             # Never-answered calls are all setup; their setup is open when they have no end.
-            (
-                "setup",
-                mine & ((setup_ms > 0) | ~answered),
-                created_wall,
-                setup_ms,
-                0.45,
-                open_ & ~answered,
-                0.45,
-            ),
+            ("setup", mine & ((setup_ms > 0) | ~answered), created_wall, setup_ms, 0.45,
+             open_ & ~answered, 0.45),
             ("talk", mine & answered, started_wall, talk_ms, 0.85, open_, 1.0),
-        )
+        )  # fmt: skip
         for phase, rows_in, base, length, width, is_open_, opacity in phases:
             if not rows_in.any():
                 continue
@@ -366,10 +419,14 @@ def _timeline_gantt(calls: pd.DataFrame, *, tz: str | None) -> go.Figure:
                         "color": color,
                         "opacity": opacity,
                         "line": {"width": 0},
-                        "pattern": {"shape": np.where(is_open_[rows_in], "/", "")},
+                        "pattern": {
+                            "shape": np.where(is_open_[rows_in], "/", "")
+                            if is_open_[rows_in].any()
+                            else ""
+                        },
                     },
-                    hovertext=np.char.add(hover[rows_in].astype(str), f"<br>phase: {phase}"),
-                    hovertemplate="%{hovertext}<extra></extra>",
+                    customdata=length[rows_in] / _ms,
+                    hovertemplate=f"{phase}: %{{customdata:,.0f}} s<extra></extra>",
                     meta={"phase": phase, "status": status},
                 )
             )
@@ -383,8 +440,8 @@ def _timeline_gantt(calls: pd.DataFrame, *, tz: str | None) -> go.Figure:
                 x=created_wall[mine],
                 y=rows[mine],
                 marker={"color": color, "size": 5, "line": {"width": 0}},
-                hovertext=hover[mine],
-                hovertemplate="%{hovertext}<br>created<extra></extra>",
+                hovertext=details[mine],
+                hovertemplate="created %{x|%Y-%m-%d %H:%M:%S}<br>%{hovertext}<extra></extra>",
                 meta={"phase": "created", "status": status},
             )
         )
@@ -401,32 +458,34 @@ def _timeline_gantt(calls: pd.DataFrame, *, tz: str | None) -> go.Figure:
                     "color": "#333",
                     "line": {"width": 1.5},
                 },
-                hovertext=hover[open_],
-                hovertemplate="%{hovertext}<br>no end yet: last update<extra></extra>",
+                hovertemplate="no end yet; last update %{x|%H:%M:%S}<extra></extra>",
                 meta={"phase": "open"},
             )
         )
     n = len(calls)
-    yaxis: dict[str, object] = {"title": "calls (by creation time)", "autorange": "reversed"}
-    if n <= 40:
-        yaxis |= {
-            "tickvals": rows,
-            "ticktext": (_escape(_column(calls, "call_sid")).str.slice(0, 11) + "…").to_numpy(),
-        }
-    else:
-        yaxis |= {"showticklabels": False}
+    focus = _focus(_wall(created, tz))
+    yaxis: dict[str, object] = {
+        "title": "calls (by creation time)",
+        "type": "category",
+        "autorange": "reversed",
+        "showticklabels": n <= 40,
+    }
     fig.update_layout(
         title=_title(
             f"Call status timeline ({n:,} calls)",
-            "pale thin bar: setup (created→started) · solid bar: talk (started→ended) · "
-            "hatched ▸: no end yet, drawn to the last update",
+            _subtitle(
+                "pale thin bar: setup (created→started) · solid bar: talk (started→ended) · "
+                "hatched ▸: no end yet, drawn to the last update",
+                focus.note() if focus else "",
+            ),
         ),
         template=_TEMPLATE,
         barmode="overlay",
-        xaxis={"title": f"time ({_zone(tz)})", "type": "date"},
+        hovermode="y unified",
+        xaxis=_time_axis(f"time ({_zone(tz)})", focus),
         yaxis=yaxis,
-        legend={"title": "status", "traceorder": "normal"},
-        height=int(min(max(420, 14 * n + 180), 1400)),
+        legend={"title": "status", "traceorder": "normal", "itemsizing": "constant"},
+        height=int(min(max(420, 14 * n + 200), 1000)),
     )
     return fig
 
@@ -453,12 +512,24 @@ def _timeline_aggregated(calls: pd.DataFrame, *, tz: str | None, max_calls: int)
     created, _started, last, _open = _call_ends(calls)
     start = _epoch_seconds(created)
     end = _epoch_seconds(last)
+    status_labels, status_idx = _groups(_column(calls, "status"))
+    focus = _focus(_wall(created, None))
+    outside = ""
+    if focus is not None:
+        # Count only inside the window (computed in UTC), or a stray old call would stretch
+        # the buckets to weeks; calls that only partly overlap it are clipped to it.
+        low, high = (int(t.timestamp()) for t in (focus.start, focus.end))
+        inside = (end >= low) & (start <= high)
+        start, end = np.clip(start[inside], low, high), np.clip(end[inside], low, high)
+        status_idx = status_idx[inside]
+        left_out = int((~inside).sum())
+        noun = "call" if left_out == 1 else "calls"
+        outside = f"not counted: {left_out:,} {noun} outside this window"
     width = _nice_bucket_seconds(float(end.max() - start.min()))
     origin = start.min() // width * width
     first = (start - origin) // width
     final = (end - origin) // width
     n_buckets = int(final.max()) + 1
-    status_labels, status_idx = _groups(_column(calls, "status"))
     middles = pd.Series(
         pd.to_datetime(
             (origin + width * np.arange(n_buckets) + width / 2) * 1e6, unit="us", utc=True
@@ -489,8 +560,11 @@ def _timeline_aggregated(calls: pd.DataFrame, *, tz: str | None, max_calls: int)
     fig.update_layout(
         title=_title(
             f"Calls in progress per {word}, by status (aggregated view)",
-            f"{len(calls):,} calls exceed max_calls={max_calls:,}: a per-call timeline would be "
-            "unreadable, so each bar counts the calls alive during that bucket",
+            _subtitle(
+                f"{len(calls):,} calls exceed max_calls={max_calls:,}: a per-call timeline "
+                "would be unreadable, so each bar counts the calls alive during that bucket",
+                outside,
+            ),
         ),
         template=_TEMPLATE,
         barmode="stack",
@@ -517,7 +591,7 @@ def status_counts(df: pd.DataFrame, *, freq: str = "h", tz: str | None = None) -
     if not _has_values(df, ["created"]):
         return _empty_figure("Calls by status", "No calls to show")
     calls = df.loc[df["created"].notna()]
-    buckets, used, note = _bucketed(calls["created"], freq, tz)
+    buckets, used, note, focus = _bucketed(calls["created"], freq, tz)
     labels, idx = _groups(_column(calls, "status"))
     # Sparse: each status trace only holds the buckets where it occurs.
     counts = pd.Series(1, index=calls.index).groupby([idx, buckets.to_numpy()]).sum()
@@ -537,11 +611,12 @@ def status_counts(df: pd.DataFrame, *, freq: str = "h", tz: str | None = None) -
     word = _freq_word(used)
     fig.update_layout(
         title=_title(
-            f"Calls per {word} by status{note}", f"{len(calls):,} calls, by creation time"
+            f"Calls per {word} by status{note}",
+            _subtitle(f"{len(calls):,} calls, by creation time", focus.note() if focus else ""),
         ),
         template=_TEMPLATE,
         barmode="stack",
-        xaxis={"title": f"{word} ({_zone(tz)})", "type": "date"},
+        xaxis=_time_axis(f"{word} ({_zone(tz)})", focus),
         yaxis={"title": f"calls per {word}"},
         legend={"title": "status", "traceorder": "normal"},
     )
@@ -734,7 +809,7 @@ def cost_over_time(df: pd.DataFrame, *, freq: str = "D", tz: str | None = None) 
     priced = df.loc[keep]
     if priced.empty:
         return _empty_figure(title, "No cost data")
-    buckets, used, note = _bucketed(priced["created"], freq, tz)
+    buckets, used, note, focus = _bucketed(priced["created"], freq, tz)
     labels, idx = _groups(_column(priced, "channel"))
     amounts = cost.loc[keep]
     starts = buckets.to_numpy()
@@ -771,13 +846,16 @@ def cost_over_time(df: pd.DataFrame, *, freq: str = "D", tz: str | None = None) 
     fig.update_layout(
         title=_title(
             f"Cost per {word} by channel, with cumulative total{note}",
-            f"total {_fmt_eur(float(cumulative[-1]))}; calls counted on their creation time",
+            _subtitle(
+                f"total {_fmt_eur(float(cumulative[-1]))}; calls counted on their creation time",
+                focus.note() if focus else "",
+            ),
         ),
         template=_TEMPLATE,
         barmode="stack",
         legend={"title": "channel", "traceorder": "normal"},
     )
-    fig.update_xaxes(title_text=f"{word} ({_zone(tz)})", type="date")
+    fig.update_xaxes(_time_axis(f"{word} ({_zone(tz)})", focus))
     fig.update_yaxes(title_text=f"cost per {word} (EUR)", secondary_y=False)
     fig.update_yaxes(
         title_text="cumulative cost (EUR)",

@@ -317,10 +317,21 @@ def test_timeline_hover_names_the_call_and_escapes_user_text() -> None:
     df = make_frame(5, seed=9)
     df["tag"] = pd.Series(["<script>alert(1)</script>"] * 5, dtype="str")
     fig = charts.status_timeline(df)
-    texts = [text for t in fig.data for text in t.hovertext]
-    assert any(df["call_sid"].iloc[0] in text for text in texts)
-    assert all("<script>" not in text for text in texts)
-    assert any("&lt;script&gt;" in text for text in texts)
+    assert fig.layout.hovermode == "y unified"  # one label per row, titled by the SID
+    rows = {y for t in fig.data for y in t.y}
+    assert rows == set(df["call_sid"])
+    texts = [text for t in _traces(fig, "created") for text in t.hovertext]
+    assert len(texts) == len(df)
+    assert all("<script>" not in text and "&lt;script&gt;" in text for text in texts)
+    first = df.iloc[0]
+    assert any(f"{first['from']} → {first['to']}" in text for text in texts)
+
+
+def test_timeline_rows_stay_apart_when_sids_repeat() -> None:
+    df = make_frame(4, seed=9)
+    df["call_sid"] = pd.Series(["<b>cal1</b>", "<b>cal1</b>", None, None], dtype="str")
+    rows = {y for t in charts.status_timeline(df).data for y in t.y}
+    assert rows == {"&lt;b&gt;cal1&lt;/b&gt;", "&lt;b&gt;cal1&lt;/b&gt; #2", "–", "– #2"}
 
 
 def test_timeline_keeps_true_durations_across_a_dst_change() -> None:
@@ -559,3 +570,38 @@ def test_the_largest_per_call_timeline_stays_under_the_bound() -> None:
     fig = charts.status_timeline(df, max_calls=2000)
     assert "aggregated" not in fig.layout.title.text
     assert len(fig.to_json()) < 5_000_000
+
+
+def _with_a_stray_old_call(df: pd.DataFrame) -> pd.DataFrame:
+    """Add a call from years before the others (the sandbox has the vendor's 2017 example)."""
+    old = df.iloc[[0]].copy()
+    shift = pd.Timedelta(days=7 * 365)
+    for column in ("created", "updated", "started", "ended"):
+        old[column] = old[column] - shift
+    return pd.concat([old, df], ignore_index=True)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [charts.status_timeline, charts.status_counts, charts.cost_over_time],
+    ids=lambda b: b.__name__,
+)
+def test_a_stray_old_call_does_not_squash_the_time_axis(build, frame: pd.DataFrame) -> None:  # type: ignore[no-untyped-def]
+    df = _with_a_stray_old_call(frame.head(400))
+    fig = build(df)
+    start, end = (pd.Timestamp(t) for t in fig.layout.xaxis.range)
+    assert start > pd.Timestamp("2024-01-01") and end < pd.Timestamp("2024-05-01")
+    assert "1 call outside this window" in fig.layout.title.subtitle.text
+    # Nothing is dropped from the figure: zooming out shows the old call.
+    if build is charts.status_counts:
+        assert sum(float(np.sum(t.y)) for t in fig.data) == len(df)
+        assert "hour" in fig.layout.title.text  # not coarsened to weeks by the outlier
+    # Without the outlier the axis is left to autorange.
+    assert build(frame.head(400)).layout.xaxis.range is None
+
+
+def test_the_aggregated_timeline_counts_inside_the_window(frame: pd.DataFrame) -> None:
+    df = _with_a_stray_old_call(frame.head(600))
+    fig = charts.status_timeline(df, max_calls=500)
+    assert fig.layout.meta["bucket_seconds"] <= 3600
+    assert "not counted: 1 call outside this window" in fig.layout.title.subtitle.text
