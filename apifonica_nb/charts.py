@@ -678,11 +678,8 @@ def duration_histogram(
     counts = counts.reshape(len(labels), len(edges) - 1)
     color = status_color if by == "status" else channel_color
     lows, highs = edges[:-1], edges[1:]
-    if log:
-        centres = np.sqrt(lows * highs)
-        widths = np.log10(highs) - np.log10(lows)  # bar widths on a log axis are in decades
-    else:
-        centres, widths = (lows + highs) / 2, highs - lows
+    # Bars span [low, high] in data units, which plotly maps edge by edge on a log axis too.
+    centres, widths = (lows + highs) / 2, highs - lows
     ranges = np.char.add(
         np.char.add(np.round(lows, 1).astype(str), "–"), np.round(highs, 1).astype(str)
     )

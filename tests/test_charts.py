@@ -454,10 +454,18 @@ def test_histogram_counts_every_value_once(
     assert all(t.marker.color == colour(t.name) for t in fig.data)
 
 
-def test_histogram_bins_are_shared_and_small(frame: pd.DataFrame) -> None:
-    fig = charts.duration_histogram(frame, by="channel")
+@pytest.mark.parametrize("log", [False, True])
+def test_histogram_bins_are_shared_contiguous_and_few(frame: pd.DataFrame, log: bool) -> None:
+    fig = charts.duration_histogram(frame, by="channel", log=log)
     assert len({tuple(t.x) for t in fig.data}) == 1
-    assert len(fig.data[0].x) <= 60
+    x, width = np.asarray(fig.data[0].x), np.asarray(fig.data[0].width)
+    assert len(x) <= 60
+    # Bars are given in data units on both axis types and tile the range without gaps.
+    lows, highs = x - width / 2, x + width / 2
+    assert highs[:-1] == pytest.approx(lows[1:])
+    if log:
+        assert lows[0] == pytest.approx(1.0)
+        assert highs[1:] / lows[1:] == pytest.approx(highs[0] / lows[0])  # equal on a log axis
 
 
 def test_histogram_rejects_unknown_options(frame: pd.DataFrame) -> None:
