@@ -335,14 +335,13 @@ def fetch_history(
             extras=[raw_extras(records), table_extras(rest)],
         )
     mask = _history_mask(df, start, end, equal)
-    if not mask.all():
-        df = df[mask.to_numpy()].reset_index(drop=True)
-    if max_calls is not None:
-        df = df.head(max_calls)
+    kept = np.flatnonzero(mask.to_numpy())[:max_calls]
+    if len(kept) < len(df):
+        df = df.take(kept).reset_index(drop=True)
     df.attrs["failures"] = []
     # Rows the server sent that the filters exclude (not rows of the store outside them).
     df.attrs["filtered_locally"] = int((~mask.to_numpy()[:listed]).sum())
-    hits = 0 if rest is None else rest.num_rows
+    hits = int((kept >= listed).sum())  # rows of the result that came from the store
     df.attrs["cache"] = _cache_attrs(hits, len(records), store)
     return df
 
