@@ -467,6 +467,9 @@ def _timeline_gantt(calls: pd.DataFrame, *, tz: str | None) -> go.Figure:
     yaxis: dict[str, object] = {
         "title": "calls (by creation time)",
         "type": "category",
+        # Without an explicit order plotly lists rows by first appearance, i.e. by status.
+        "categoryorder": "array",
+        "categoryarray": rows,
         "autorange": "reversed",
         "showticklabels": n <= 40,
     }

@@ -320,6 +320,10 @@ def test_timeline_hover_names_the_call_and_escapes_user_text() -> None:
     assert fig.layout.hovermode == "y unified"  # one label per row, titled by the SID
     rows = {y for t in fig.data for y in t.y}
     assert rows == set(df["call_sid"])
+    # Rows run in creation order, whatever the status of each call.
+    in_order = df.sort_values("created", kind="stable")["call_sid"]
+    assert list(fig.layout.yaxis.categoryarray) == list(in_order)
+    assert fig.layout.yaxis.categoryorder == "array"
     texts = [text for t in _traces(fig, "created") for text in t.hovertext]
     assert len(texts) == len(df)
     assert all("<script>" not in text and "&lt;script&gt;" in text for text in texts)
