@@ -9,8 +9,16 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import secrets
+import shutil
+import signal
+import subprocess
 import sys
+import time
+import urllib.request
+import webbrowser
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import pandas as pd
 
@@ -86,6 +94,107 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _notebooks_dir(given: str | None) -> Path:
+    if given:
+        path = Path(given)
+    else:
+        # An editable install or a clone: the notebooks sit next to the package.
+        path = Path(__file__).resolve().parent.parent / "notebooks"
+        if not path.is_dir():
+            path = Path.cwd() / "notebooks"
+    if not path.is_dir() or not any(path.glob("*.ipynb")):
+        raise SystemExit(
+            f"apifonica-nb demo: no notebooks in {path}; run it from a clone of the project or "
+            "pass --notebooks DIR"
+        )
+    return path
+
+
+def _wait_until_up(url: str, proc: subprocess.Popen[bytes], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"apifonica-nb demo: the server exited early (code {proc.returncode})")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.25)
+    raise SystemExit(f"apifonica-nb demo: the server did not answer within {seconds:.0f} s")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    notebooks = _notebooks_dir(args.notebooks)
+    env = dict(os.environ)
+    sb = None
+    if args.sandbox or not os.environ.get("APIFONICA_ACCOUNT_SID"):
+        from . import sandbox
+
+        sb = sandbox.start(calls=args.calls, seed=args.seed, now=DEMO_NOW)
+        env.update(
+            APIFONICA_ACCOUNT_SID=sb.account_sid,
+            APIFONICA_AUTH_TOKEN=sb.auth_token,
+            APIFONICA_BASE_URL=sb.url,
+        )
+        print(f"Sandbox: {args.calls} seeded calls at {sb.url}", flush=True)
+    token = secrets.token_hex(16)
+    common = ["--no-browser", f"--port={args.port}"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        common.append("--allow-root")  # containers and Binder-like boxes run as root
+    if args.voila:
+        if shutil.which("voila") is None:
+            raise SystemExit("apifonica-nb demo --voila needs Voila: pip install 'voila>=0.5'")
+        cmd = [
+            "voila",
+            str(notebooks / "04-explorer.ipynb"),
+            *common,
+            "--Voila.ip=127.0.0.1",
+            f"--ServerApp.token={token}",
+            "--MappingKernelManager.cull_idle_timeout=600",
+            "--MappingKernelManager.cull_interval=60",
+        ]
+        url = f"http://127.0.0.1:{args.port}/?token={token}"
+    else:
+        cmd = [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "lab",
+            *common,
+            "--ServerApp.ip=127.0.0.1",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={notebooks}",
+        ]
+        url = f"http://127.0.0.1:{args.port}/lab/tree/01-quickstart.ipynb?token={token}"
+    # Own process group: Ctrl-C reaches this command, which then stops the server cleanly.
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdin=subprocess.DEVNULL)
+    try:
+        _wait_until_up(f"http://127.0.0.1:{args.port}/api/status?token={token}", proc, 90)
+        print(f"Open {url}\nPress Ctrl-C to stop.", flush=True)
+        if not args.no_browser:
+            webbrowser.open(url)
+        return proc.wait()
+    except KeyboardInterrupt:
+        print("\nStopping...", flush=True)
+        return 0
+    finally:
+        _stop(proc)
+        if sb is not None:
+            sb.stop()
+
+
 def _cmd_sandbox(args: argparse.Namespace, rest: list[str]) -> int:
     from .sandbox.__main__ import main as sandbox_main
 
@@ -110,6 +219,15 @@ def _parser() -> argparse.ArgumentParser:
     summary.add_argument("--since", help="first day (YYYY-MM-DD, UTC)")
     summary.add_argument("--until", help="last day, included (YYYY-MM-DD, UTC)")
     summary.set_defaults(func=_cmd_summary)
+    demo = sub.add_parser(
+        "demo", help="serve JupyterLab (or Voila) on the example notebooks, wired to a sandbox"
+    )
+    _add_source_options(demo)
+    demo.add_argument("--port", type=int, default=8888, help="port to serve on (default 8888)")
+    demo.add_argument("--no-browser", action="store_true", help="only print the URL")
+    demo.add_argument("--voila", action="store_true", help="serve 04-explorer with Voila")
+    demo.add_argument("--notebooks", help="folder of notebooks (default: the project's)")
+    demo.set_defaults(func=_cmd_demo)
     return parser
 
 
