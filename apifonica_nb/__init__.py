@@ -14,10 +14,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from . import errors
+from . import cache, charts, errors
 from .client import Client
 from .fetch import connect, fetch_call, fetch_calls, fetch_history
 from .records import CALL_DTYPES, calls_to_frame
+from .report import report
 
 __version__ = "0.1.0"
 
@@ -25,17 +26,21 @@ __all__ = [
     "CALL_DTYPES",
     "Client",
     "__version__",
+    "cache",
     "calls_to_frame",
+    "charts",
     "connect",
     "errors",
     "fetch_call",
     "fetch_calls",
     "fetch_history",
+    "report",
     "sandbox",
+    "widgets",
 ]
 
 # Submodules that pull in heavier dependencies load on first use (ap.sandbox, ap.widgets, ...).
-_LAZY_MODULES = {"sandbox"}
+_LAZY_MODULES = {"sandbox", "widgets"}
 
 
 def __getattr__(name: str) -> Any:
