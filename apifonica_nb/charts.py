@@ -912,12 +912,7 @@ def cost_by_destination(df: pd.DataFrame, *, top: int = 10) -> go.Figure:
         subplot_titles=("cost (EUR)", "billed minutes (duration ÷ 60)"),
     )
     for k, channel in enumerate(channels):
-        mine = (
-            table.xs(k, level="channel") if k in table.index.get_level_values("channel") else None
-        )
-        if mine is None:
-            continue
-        mine = mine.reindex(order, fill_value=0.0)
+        mine = table.xs(k, level="channel").reindex(order, fill_value=0.0)
         for col, (measure, unit) in enumerate((("cost", "EUR"), ("minutes", "min")), start=1):
             fig.add_trace(
                 go.Bar(
