@@ -21,7 +21,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from apifonica_nb import charts
-from apifonica_nb.charts import _groups
+from apifonica_nb.charts import _column, _groups
 from apifonica_nb.records import FINAL_STATUSES
 
 __all__ = ["REPORT_CHARTS", "report", "report_html"]
@@ -99,12 +99,6 @@ def _esc(value: object) -> str:
 def _num(series: pd.Series) -> pd.Series:
     """Return a numeric column as float64 with NaN for NA (missing columns: all NaN)."""
     return pd.to_numeric(series, errors="coerce").astype("float64")
-
-
-def _column(df: pd.DataFrame, name: str) -> pd.Series:
-    if name in df.columns:
-        return df[name]
-    return pd.Series(pd.NA, index=df.index, dtype="object")
 
 
 def _summary(df: pd.DataFrame, by: str, color: Callable[[object], str]) -> str:
