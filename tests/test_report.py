@@ -15,7 +15,7 @@ from test_charts import UNKNOWN_STATUS, make_frame
 
 import apifonica_nb as ap
 from apifonica_nb import charts
-from apifonica_nb.report import REPORT_CHARTS, report, report_html
+from apifonica_nb.reporting import REPORT_CHARTS, report, report_html
 
 HOSTILE_TAG = "<script>window.__pwned = 1</script>"
 HOSTILE_STATUS = "<img src=x onerror=window.__pwned=2>"
