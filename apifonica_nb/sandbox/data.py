@@ -173,11 +173,14 @@ def _uuid_bodies(rng: np.random.Generator, n: int) -> list[str]:
     return [text[i : i + 36] for i in range(0, 36 * n, 36)]
 
 
-def credentials(seed: int) -> tuple[str, str]:
-    """Return the (account SID, auth token) the sandbox derives from ``seed``."""
-    rng = _rng(seed, 1)
-    account_sid = "acc" + _uuid_bodies(rng, 1)[0]
-    return account_sid, rng.bytes(16).hex()
+def credentials(seed: int, calls: int, anchor: int) -> tuple[str, str]:
+    """Return the (account SID, auth token) the sandbox derives from its data's parameters.
+
+    The account SID names the data: two sandboxes share it only when they serve the same calls,
+    so a local call store keyed by (account, call) never mixes two different sandboxes' calls.
+    """
+    account_sid = "acc" + _uuid_bodies(np.random.default_rng([seed, 1, calls, anchor]), 1)[0]
+    return account_sid, _rng(seed, 1).bytes(16).hex()
 
 
 def format_rfc2822(ts: np.ndarray) -> list[str]:
@@ -384,7 +387,7 @@ def generate_account(
     """
     if calls < 1:
         raise ValueError(f"calls must be at least 1 (the vendor's example call), got {calls}")
-    default_sid, default_token = credentials(seed)
+    default_sid, default_token = credentials(seed, calls, anchor)
     account_sid = account_sid or default_sid
     auth_token = auth_token or default_token
     rng = _rng(seed, 3)
