@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import warnings
 import webbrowser
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -23,8 +24,9 @@ from pathlib import Path
 import pandas as pd
 
 from .client import Client
-from .errors import ApifonicaError
-from .fetch import DEMO_NOW, fetch_history
+from .errors import ApifonicaError, FetchFailuresWarning
+from .fetch import DEMO_NOW, fetch_calls, fetch_history
+from .reporting import report
 
 __all__ = ["main"]
 
@@ -38,6 +40,19 @@ def _add_source_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--calls", type=int, default=500, help="sandbox size (default 500)")
     group.add_argument("--seed", type=int, default=7, help="sandbox seed (default 7)")
+
+
+def _add_selection_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("which calls")
+    group.add_argument("--since", help="first day (YYYY-MM-DD, UTC) or an ISO datetime")
+    group.add_argument("--until", help="last day, included (YYYY-MM-DD, UTC) or an ISO datetime")
+    group.add_argument("--status", nargs="+", metavar="S", help="one or more statuses")
+    group.add_argument("--direction", choices=["inbound", "outbound"])
+    group.add_argument("--channel", help="number or viber")
+    group.add_argument("--tag")
+    group.add_argument(
+        "--sids-file", metavar="F", help="fetch the call SIDs listed in F instead of the history"
+    )
 
 
 @contextlib.contextmanager
@@ -91,6 +106,66 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     print(by_status.to_string(formatters=_FORMATS))
     print("\nCost by channel and direction (EUR)")
     print(by_channel.to_string(formatters=_FORMATS))
+    return 0
+
+
+def _fetch_frame(args: argparse.Namespace, client: Client) -> pd.DataFrame:
+    progress = sys.stderr.isatty()
+    if getattr(args, "sids_file", None):
+        from ._widget_parts import parse_sid_list
+
+        text = Path(args.sids_file).read_text(encoding="utf-8")
+        valid, invalid = parse_sid_list(text)
+        # Invalid SIDs go through too, so they come back as failure rows instead of vanishing.
+        return fetch_calls([*valid, *invalid], client=client, progress=progress)
+    return fetch_history(
+        client=client,
+        since=args.since,
+        until=args.until,
+        status=args.status or None,
+        direction=args.direction,
+        channel=args.channel,
+        tag=args.tag,
+        progress=progress,
+    )
+
+
+def _report_failures(df: pd.DataFrame, out: Path) -> None:
+    failures = df.attrs.get("failures") or []
+    if failures:
+        path = out.with_name(out.stem + ".failures.csv")
+        pd.DataFrame(failures).to_csv(path, index=False)
+        print(f"{len(failures)} calls could not be fetched; see {path}", file=sys.stderr)
+
+
+def _cmd_fetch(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if out.suffix.lower() not in (".parquet", ".csv"):
+        raise SystemExit("apifonica-nb fetch: --out must end in .parquet or .csv")
+    with _client(args) as client, warnings.catch_warnings():
+        warnings.simplefilter("ignore", FetchFailuresWarning)  # reported below, with a file
+        df = _fetch_frame(args, client)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".parquet":
+        df.to_parquet(out, index=False)
+    else:
+        df.to_csv(out, index=False, date_format="%Y-%m-%dT%H:%M:%S%z")
+    cache = df.attrs.get("cache") or {}
+    print(
+        f"Wrote {len(df)} calls to {out} ({cache.get('hits', 0)} from the local cache)",
+        file=sys.stderr,
+    )
+    _report_failures(df, out)
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    with _client(args) as client, warnings.catch_warnings():
+        warnings.simplefilter("ignore", FetchFailuresWarning)  # the report lists them
+        df = _fetch_frame(args, client)
+    path = report(df, out)
+    print(f"Wrote the report of {len(df)} calls to {path}", file=sys.stderr)
     return 0
 
 
@@ -219,6 +294,20 @@ def _parser() -> argparse.ArgumentParser:
     summary.add_argument("--since", help="first day (YYYY-MM-DD, UTC)")
     summary.add_argument("--until", help="last day, included (YYYY-MM-DD, UTC)")
     summary.set_defaults(func=_cmd_summary)
+    fetch = sub.add_parser(
+        "fetch", help="fetch calls (history or a SID list) to a typed .parquet or .csv file"
+    )
+    _add_source_options(fetch)
+    _add_selection_options(fetch)
+    fetch.add_argument("--out", required=True, help="output file, .parquet or .csv")
+    fetch.set_defaults(func=_cmd_fetch)
+
+    rep = sub.add_parser("report", help="write the standalone HTML report of the calls")
+    _add_source_options(rep)
+    _add_selection_options(rep)
+    rep.add_argument("--out", default="report.html", help="output file (default report.html)")
+    rep.set_defaults(func=_cmd_report)
+
     demo = sub.add_parser(
         "demo", help="serve JupyterLab (or Voila) on the example notebooks, wired to a sandbox"
     )
