@@ -7,6 +7,7 @@ import subprocess
 import sys
 from typing import Any
 
+import pandas as pd
 import pytest
 
 import apifonica_nb as ap
@@ -62,3 +63,46 @@ def test_console_script_runs() -> None:
     ).stdout
     for command in ("sandbox", "summary"):
         assert command in out
+
+
+def test_fetch_writes_typed_parquet_and_csv(tmp_path: Any, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "calls.parquet"
+    args = ["fetch", "--sandbox", "--calls", "120", "--seed", "4", "--status", "completed"]
+    assert main([*args, "--out", str(out)]) == 0
+    df = pd.read_parquet(out)
+    with ap.sandbox.running(calls=120, seed=4, now=DEMO_NOW) as sb:
+        expected = ap.fetch_history(client=sb.client(), status="completed", progress=False)
+    assert df["call_sid"].tolist() == expected["call_sid"].tolist()
+    assert df["created"].dtype == expected["created"].dtype
+    assert df["duration"].dtype == "Int64"
+    csv = tmp_path / "calls.csv"
+    assert main([*args, "--out", str(csv)]) == 0
+    back = pd.read_csv(csv)
+    assert back["call_sid"].tolist() == expected["call_sid"].tolist()
+    assert back["created"].iloc[0] == expected["created"].iloc[0].strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def test_fetch_sids_file_keeps_bad_sids_as_failures(tmp_path: Any, sandbox: Any) -> None:
+    sids = tmp_path / "sids.txt"
+    sids.write_text(f"{sandbox.call_sids[0]}, {sandbox.call_sids[1]}\n../evil\ncalmissing\n")
+    out = tmp_path / "out.parquet"
+    env = {
+        "APIFONICA_ACCOUNT_SID": sandbox.account_sid,
+        "APIFONICA_AUTH_TOKEN": sandbox.auth_token,
+        "APIFONICA_BASE_URL": sandbox.url,
+    }
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in env.items():
+            mp.setenv(key, value)
+        assert main(["fetch", "--sids-file", str(sids), "--out", str(out)]) == 0
+    assert pd.read_parquet(out)["call_sid"].tolist() == list(sandbox.call_sids[:2])
+    failures = pd.read_csv(tmp_path / "out.failures.csv")
+    assert sorted(failures["call_sid"]) == ["../evil", "calmissing"]
+
+
+def test_report_writes_a_standalone_html(tmp_path: Any) -> None:
+    out = tmp_path / "r.html"
+    assert main(["report", "--sandbox", "--calls", "80", "--out", str(out)]) == 0
+    html = out.read_text(encoding="utf-8")
+    assert "80" in html and html.count("plotly.js v") <= 2
+    assert 'src="http' not in html
