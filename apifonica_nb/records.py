@@ -305,6 +305,8 @@ def _categorical(
         label = label.strip() if label is not None else None
         if not label:  # "" and whitespace mean "not set", like null
             continue
+        if not label.isascii():  # lone surrogates cannot become Arrow-backed categories
+            label = label.encode("utf-8", "replace").decode("utf-8")
         if label not in position:
             position[label] = len(categories)
             categories.append(label)
