@@ -463,6 +463,13 @@ def generate_account(
         started[kids] = created[kids] + rng.integers(3, 16, size=n_child)
         ended[kids] = np.maximum(started[kids] + 1, ended[dads] - rng.integers(0, 3, size=n_child))
         status[kids] = _S["completed"]
+        # About a third of forwarded legs ring out: the agent never picks up, and the
+        # caller hears the IVR again. These are the calls support engineers get asked about.
+        missed = kids[rng.random(n_child) < 0.3]
+        status[missed] = _S["no_answer"]
+        ended[missed] = np.minimum(
+            created[missed] + timeout[missed], ended[dads[np.isin(kids, missed)]]
+        )
         outbound[kids] = True
         viber[kids] = False
         for column in (own, controller, post, tag_idx):
