@@ -13,18 +13,20 @@ import json
 import os
 import re
 import threading
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 from urllib.parse import quote
 
 import pandas as pd
 import plotly.io as pio
 
 from .client import PAGE_LIMIT, CallBatch, Client, validate_call_sid
-from .errors import InvalidRequestError
+from .errors import FetchFailuresWarning, InvalidRequestError
+from .fetch import fetch_calls, fetch_history
 
 # Separators people paste between SIDs: newlines, spaces, tabs, commas, semicolons.
 _SEPARATORS = re.compile(r"[\s,;]+")
@@ -121,8 +123,37 @@ def summary_html(summary: Summary, *, note: str = "") -> str:
 # -- tables -------------------------------------------------------------------------------------
 
 
+#: Styles of the explorer's tables, scoped to the explorer (an HTML widget in its tree).
+CSS = """<style>
+.apifonica-explorer table.apifonica-calls, .apifonica-explorer table.apifonica-fail {
+  border-collapse: collapse; font-size: var(--jp-ui-font-size1, 12px); }
+.apifonica-explorer table.apifonica-calls th, .apifonica-explorer table.apifonica-calls td,
+.apifonica-explorer table.apifonica-fail th, .apifonica-explorer table.apifonica-fail td {
+  white-space: nowrap; padding: 1px 8px; line-height: 1.5; text-align: left;
+  border-bottom: 1px solid var(--jp-border-color2, #e0e0e0); }
+.apifonica-explorer table.apifonica-fail td { white-space: normal; }
+.apifonica-explorer table thead th { position: sticky; top: 0;
+  background: var(--jp-layout-color1, #fff); }
+.apifonica-explorer .apifonica-partial { color: var(--jp-warn-color1, #e65100); }
+.apifonica-explorer .apifonica-error { color: var(--jp-error-color1, #c62828); }
+</style>"""
+
+_TABLE_FIRST = (
+    "created",
+    "call_sid",
+    "status",
+    "direction",
+    "channel",
+    "from",
+    "to",
+    "destination_country",
+    "duration",
+    "talk_seconds",
+    "cost_eur",
+    "tag",
+)
 _BOX = (
-    '<div style="max-height: 22em; overflow: auto; border: 1px solid var(--jp-border-color2, '
+    '<div style="max-height: 20em; overflow: auto; border: 1px solid var(--jp-border-color2, '
     '#ddd)">{}</div>'
 )
 
@@ -136,6 +167,9 @@ def table_html(df: pd.DataFrame, *, sort_by: str | None, ascending: bool, rows: 
         # A stable sort keeps the API's order (newest first) among equal values.
         view = df.sort_values(sort_by, ascending=ascending, kind="stable", na_position="last")
     shown = view.head(max(rows, 0))
+    # What happened and what it cost first; the identifiers and raw fields after.
+    first = [c for c in _TABLE_FIRST if c in shown.columns]
+    shown = shown[first + [c for c in shown.columns if c not in first]]
     table = shown.to_html(index=False, escape=True, na_rep="", border=0, classes="apifonica-calls")
     order = "ascending" if ascending else "descending"
     by = f", sorted by {html.escape(str(sort_by))} ({order})" if view is not df else ""
@@ -229,16 +263,26 @@ def export_link_html(path: Path, *, cwd: Path | None = None) -> str:
 # -- a watched client ---------------------------------------------------------------------------
 
 
+class FetchCancelled(Exception):
+    """Raised inside a fetch verb when the user cancels; the explorer catches it."""
+
+
 class WatchedClient:
     """Delegate to a :class:`Client`, reporting progress and stopping cleanly when cancelled.
 
     The explorer hands this to :func:`~apifonica_nb.fetch_history` and
     :func:`~apifonica_nb.fetch_calls`, so the frames it shows are built by the very same code as
-    the verbs' (same filters, same dtypes, same cache use). History: after a cancel the page in
-    hand is finished (the API pages ``PAGE_LIMIT`` calls) and no further page is requested.
+    the verbs' (same filters, dtypes and cache use).
+
+    History: after a cancel the page in hand is finished (the API pages ``PAGE_LIMIT`` calls),
+    then :class:`FetchCancelled` is raised *inside* ``fetch_history``, so it keeps the pages
+    already read in the cache but never takes the cut listing for a complete one; the records
+    read are in :attr:`records` (rebuild the frame with :class:`ReplayClient`).
+
     SID lists: fetched in chunks through :meth:`Client.get_calls`, checking for a cancel
-    between chunks; failures are kept here rather than returned, so ``fetch_calls`` never warns
-    from the explorer's background thread (the explorer shows them in its failures table).
+    between chunks. SIDs skipped by a cancel are returned as failures (``fetch_calls`` must know
+    every SID it did not get) but kept apart in :attr:`skipped`; real failures are in
+    :attr:`failures`.
     """
 
     def __init__(
@@ -253,13 +297,15 @@ class WatchedClient:
         self._cancel = cancel
         self._on_progress = on_progress
         self._chunk_size = max(1, chunk_size)
-        #: Calls read (records received plus SIDs that failed).
+        #: Calls read: records received plus SIDs that failed.
         self.done = 0
+        #: History records read so far, in the order the API listed them.
+        self.records: list[dict[str, Any]] = []
         self.failures: list[dict[str, Any]] = []
+        #: SIDs never asked for because of a cancel.
+        self.skipped: list[str] = []
         #: True when a cancel cut the fetch short.
         self.cancelled = False
-        #: SIDs never asked for because of a cancel.
-        self.skipped = 0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
@@ -268,16 +314,17 @@ class WatchedClient:
         return f"WatchedClient({self._client!r})"
 
     def iter_calls(self, **filters: Any) -> Iterator[dict[str, Any]]:
-        """Yield the history like :meth:`Client.iter_calls`, stopping at a page end on cancel."""
+        """Yield the history like :meth:`Client.iter_calls`; on cancel, end the page and raise."""
         inner = self._client.iter_calls(**filters)
         try:
             for record in inner:
+                self.records.append(record)
                 self.done += 1
                 self._on_progress(self.done, None)
                 yield record
                 if self._cancel.is_set() and self.done % PAGE_LIMIT == 0:
                     self.cancelled = True
-                    return
+                    raise FetchCancelled(f"cancelled after {self.done} calls")
         finally:
             close = getattr(inner, "close", None)  # a generator: release its connection now
             if close is not None:
@@ -292,7 +339,7 @@ class WatchedClient:
         on_record: Callable[[dict[str, Any]], None] | None = None,
     ) -> CallBatch:
         """Fetch like :meth:`Client.get_calls`, a chunk at a time, stopping between chunks."""
-        sids = list(call_sids)
+        sids = list(dict.fromkeys(call_sids))  # get_calls fetches a repeated SID once
         records: list[dict[str, Any]] = []
 
         def arrived(record: dict[str, Any]) -> None:
@@ -304,14 +351,66 @@ class WatchedClient:
         for start in range(0, len(sids), self._chunk_size):
             if self._cancel.is_set():
                 self.cancelled = True
-                self.skipped = len(sids) - start
+                self.skipped = [str(s) for s in sids[start:]]
                 break
-            chunk = sids[start : start + self._chunk_size]
             batch = self._client.get_calls(
-                chunk, workers=workers, progress=False, on_record=arrived
+                sids[start : start + self._chunk_size],
+                workers=workers,
+                progress=False,
+                on_record=arrived,
             )
             records.extend(batch.records)
             self.failures.extend(batch.failures)
             self.done += len(batch.failures)
             self._on_progress(self.done, len(sids))
-        return CallBatch(records, [])
+        skipped = [
+            {"call_sid": sid, "error": "Cancelled", "message": "not fetched: cancelled"}
+            for sid in self.skipped
+        ]
+        return CallBatch(records, self.failures + skipped)
+
+
+class ReplayClient:
+    """Serve recorded history records as the history, so ``fetch_history`` can rebuild a frame
+    from what a cancelled fetch had read (with ``cache=False``: nothing is listed again)."""
+
+    def __init__(self, client: Client | WatchedClient, records: list[dict[str, Any]]) -> None:
+        self._client = client
+        self._records = records
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def iter_calls(self, **_filters: Any) -> Iterator[dict[str, Any]]:
+        """Yield the recorded records (they were listed with the same filters)."""
+        return iter(self._records)
+
+
+def fetch_frame(
+    watched: WatchedClient,
+    *,
+    sids: list[str] | None,
+    filters: dict[str, Any],
+    workers: int,
+    cache: bool | Literal["refresh"],
+) -> pd.DataFrame:
+    """Fetch ``sids`` (or the history with ``filters``) through the verbs themselves.
+
+    So the explorer's frame is the one code would get. After a cancel, the history frame is
+    rebuilt from the records read, by ``fetch_history``'s own rules.
+    """
+    # The explorer lists failures itself; the verbs' warning about them would be printed under
+    # whichever cell runs when its thread finishes. Only warnings attributed to this module are
+    # ignored (the verbs warn at their caller, stacklevel=3).
+    warnings.filterwarnings(
+        "ignore", category=FetchFailuresWarning, module=re.escape(__name__) + r"\Z"
+    )
+    as_client = cast(Client, watched)
+    if sids is not None:
+        return fetch_calls(sids, client=as_client, workers=workers, progress=False, cache=cache)
+    try:
+        return fetch_history(client=as_client, progress=False, cache=cache, **filters)
+    except FetchCancelled:
+        # cache=False: the cut listing must never be recorded as the whole history.
+        replay = cast(Client, ReplayClient(watched, watched.records))
+        return fetch_history(client=replay, progress=False, cache=False, **filters)

@@ -15,24 +15,25 @@ values, call :meth:`CallExplorer.fetch`, read ``explorer.summary.value``).
 from __future__ import annotations
 
 import html
-import inspect
 import os
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 import pandas as pd
 
 from . import charts
 from ._widget_parts import (
+    CSS,
     ExportFormat,
     WatchedClient,
     export_frame,
     export_link_html,
     failures_html,
+    fetch_frame,
     figure_output,
     html_output,
     parse_sid_list,
@@ -43,7 +44,7 @@ from ._widget_parts import (
 )
 from .client import DEFAULT_BASE_URL, Client, validate_call_sid
 from .errors import ApifonicaError, InvalidRequestError
-from .fetch import DEMO_NOW, fetch_calls, fetch_history
+from .fetch import DEMO_NOW
 from .records import CHANNELS, DIRECTIONS, STATUSES
 
 if TYPE_CHECKING:
@@ -53,8 +54,8 @@ __all__ = ["CallExplorer", "parse_sid_list"]
 
 #: Tab title -> chart builder, one tab each.
 CHARTS: dict[str, Any] = {
-    "Status timeline": charts.status_timeline,
     "Calls by status": lambda df: charts.status_counts(df, freq="h"),
+    "Status timeline": charts.status_timeline,
     "Durations": charts.duration_histogram,
     "Cost by channel": charts.cost_by_channel,
     "Cost over time": lambda df: charts.cost_over_time(df, freq="D"),
@@ -119,7 +120,14 @@ class CallExplorer:
         self._build_query(rows)
         self._build_results(rows)
         self.widget = widgets.VBox(
-            [self.connection, self.query, self.run_row, self.message, self.results]
+            [
+                widgets.HTML(CSS),
+                self.connection,
+                self.query,
+                self.run_row,
+                self.message,
+                self.results,
+            ]
         )
         self.widget.add_class("apifonica-explorer")
 
@@ -202,8 +210,6 @@ class CallExplorer:
             description="Cache",
             style=_WIDE,
         )
-        if not _verbs_take_cache():
-            self.cache.layout.display = "none"
         history = widgets.HBox(
             [
                 widgets.VBox([self.since, self.until, self.direction, self.channel]),
@@ -235,7 +241,13 @@ class CallExplorer:
     def _build_results(self, rows: int) -> None:
         self.summary = widgets.HTML("<i>Fetch to see calls.</i>")
         self.sort_by = widgets.Dropdown(options=["created"], description="Sort by", style=_WIDE)
-        self.ascending = widgets.ToggleButton(value=False, description="ascending", icon="sort")
+        self.ascending = widgets.ToggleButton(value=False, description="descending", icon="sort")
+        self.ascending.observe(
+            lambda c: setattr(
+                self.ascending, "description", "ascending" if c["new"] else "descending"
+            ),
+            names="value",
+        )
         self.rows = widgets.BoundedIntText(value=rows, min=1, max=100_000, description="Rows")
         self.table = widgets.HTML()
         for control in (self.sort_by, self.ascending, self.rows):
@@ -443,31 +455,31 @@ class CallExplorer:
                 on_progress=lambda done, total: self._progress(done, total or limit),
                 chunk_size=self._chunk_size,
             )
-            extra: dict[str, Any] = {"cache": self.cache.value} if _verbs_take_cache() else {}
-            # The verbs themselves build the frame, so it is the one code would get.
-            as_client = cast(Client, watched)
-            if job.kind == "history":
-                df = fetch_history(client=as_client, progress=False, **job.filters, **extra)
-            else:
-                df = fetch_calls(
-                    job.sids, client=as_client, workers=self._workers, progress=False, **extra
-                )
+            df = fetch_frame(
+                watched,
+                sids=job.sids if job.kind == "sids" else None,
+                filters=job.filters,
+                workers=self._workers,
+                cache=self.cache.value,
+            )
             df.attrs["failures"] = job.invalid + watched.failures
             df.attrs["partial"] = watched.cancelled
             note = ""
             if watched.cancelled:
                 note = f"partial: cancelled after {watched.done:,} calls were read"
                 if watched.skipped:
-                    note += f"; {watched.skipped:,} SIDs were not fetched"
+                    note += f"; {len(watched.skipped):,} SIDs were not fetched"
             self.frame = df
             self._show_results(df, note)
             self.progress.bar_style = "warning" if watched.cancelled else "success"
             if not watched.cancelled:  # the total is known now: a full bar
                 self.progress.max = max(watched.done, 1)
             self.progress.value = min(watched.done, self.progress.max)
+            hits = int(df.attrs.get("cache", {}).get("hits") or 0)
             self.progress_label.value = (
                 f"{'cancelled' if watched.cancelled else 'done'}: {len(df):,} calls "
                 f"in {time.perf_counter() - started:.1f} s"
+                + (f" ({hits:,} from the local cache)" if hits else "")
             )
             return None
         except Exception as exc:  # shown in the form: a notebook user never sees a traceback
@@ -500,8 +512,7 @@ class CallExplorer:
         if self._token:
             text = text.replace(self._token, "***")
         self.message.value = (
-            '<div class="apifonica-error" style="color: var(--jp-error-color1, #c62828)">'
-            f"<b>Fetch failed.</b> {html.escape(text)}</div>"
+            f'<div class="apifonica-error"><b>Fetch failed.</b> {html.escape(text)}</div>'
         )
         self.progress.bar_style = "danger"
         self.progress_label.value = "failed"
@@ -590,8 +601,3 @@ def _close_tree(widget: widgets.Widget) -> None:
     for child in getattr(widget, "children", ()):
         _close_tree(child)
     widget.close()
-
-
-def _verbs_take_cache() -> bool:
-    """Whether the fetch verbs take ``cache=`` (the on-disk cache may not be there yet)."""
-    return "cache" in inspect.signature(fetch_history).parameters

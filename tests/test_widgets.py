@@ -208,6 +208,17 @@ def test_cancel_keeps_what_was_fetched_history(slow: Any) -> None:
         assert e.progress.bar_style == "warning"
         assert not e.fetch_button.disabled and e.cancel_button.disabled
         assert f"{len(df):,}</b> calls" in e.summary.value
+        # The pages read went to the cache, but the cut listing was not taken for the whole
+        # history: the next fetch gives every call.
+        slow.latency = 0.0
+        again = ap.fetch_calls(df["call_sid"].tolist(), client=slow.client(), progress=False)
+        settled = int((df["is_final"].fillna(False) & df["price"].notna()).sum())
+        assert again.attrs["cache"]["hits"] == settled > 0
+        full = e.fetch()
+        assert full.attrs["partial"] is False
+        pd.testing.assert_frame_equal(
+            full, ap.fetch_history(client=slow.client(), progress=False, cache=False)
+        )
     finally:
         e.close()
 
@@ -215,8 +226,12 @@ def test_cancel_keeps_what_was_fetched_history(slow: Any) -> None:
 def test_cancel_keeps_what_was_fetched_sid_list(slow: Any) -> None:
     e = CallExplorer(client=slow.client(), workers=2, chunk_size=6)
     try:
+        # Some SIDs are in the local cache already, one does not exist: the partial frame
+        # keeps the input order and the real failure, and lists no skipped SID as failed.
+        ap.fetch_calls(slow.call_sids[3:9], client=slow.client(), progress=False)
+        sids = [*slow.call_sids[:60], "calnothere", *slow.call_sids[60:120]]
         e.query.selected_index = 1
-        e.sids.value = "\n".join(slow.call_sids[:120])
+        e.sids.value = "\n".join(sids)
         thread = e.start()
         assert thread is not None
         wait_for(lambda: e.progress.value >= 6)
@@ -224,12 +239,41 @@ def test_cancel_keeps_what_was_fetched_sid_list(slow: Any) -> None:
         thread.join(20)
         df = e.frame
         assert df is not None and df.attrs["partial"] is True
-        assert 6 <= len(df) < 120
-        assert len(df) % 6 == 0  # whole chunks
+        assert 9 <= len(df) < 120
         assert df["call_sid"].tolist() == slow.call_sids[: len(df)]
-        assert f"{120 - len(df):,} SIDs were not fetched" in e.summary.value
+        assert "SIDs were not fetched" in e.summary.value
+        assert set(e.failures["error"]) <= {"NotFoundError"}
+        assert e.message.value == ""
     finally:
         e.close()
+
+
+def test_failures_fetched_in_the_background_are_shown_not_warned(sb: Any) -> None:
+    e = CallExplorer(client=sb.client())
+    try:
+        e.query.selected_index = 1
+        e.sids.value = f"{sb.call_sids[0]} calnothere {sb.call_sids[1]}"
+        e.fetch_button.click()
+        assert e.wait(20)
+        # pytest turns warnings into errors: a warning from the verbs would show here.
+        assert e.message.value == ""
+        assert e.frame is not None and len(e.frame) == 2
+        assert e.failures["call_sid"].tolist() == ["calnothere"]
+        assert "<b>1</b> failures" in e.summary.value
+    finally:
+        e.close()
+
+
+def test_the_cache_choice_is_passed_on(explorer: CallExplorer) -> None:
+    explorer.max_calls.value = 40
+    first = explorer.fetch()
+    assert first.attrs["cache"]["path"] is not None
+    explorer.cache.value = False
+    assert explorer.fetch().attrs["cache"]["path"] is None
+    explorer.cache.value = "refresh"
+    refreshed = explorer.fetch()
+    assert refreshed.attrs["cache"]["hits"] == 0
+    pd.testing.assert_frame_equal(refreshed, first)
 
 
 def test_the_form_stays_usable_while_fetching(slow: Any) -> None:
