@@ -27,6 +27,7 @@ __all__ = [
     "FINAL_STATUSES",
     "PRICE_UNITS",
     "STATUSES",
+    "STATUS_DESCRIPTIONS",
     "calls_to_frame",
 ]
 
@@ -48,6 +49,20 @@ STATUSES: tuple[str, ...] = (
 FINAL_STATUSES: frozenset[str] = frozenset(
     {"completed", "no_answer", "canceled", "busy", "rejected", "failed"}
 )
+#: The vendor's meaning of each status (from its "Call status" table), in lifecycle order.
+STATUS_DESCRIPTIONS: dict[str, str] = {
+    "queued": "The call is ready and waiting in line before going out.",
+    "initiated": "The call has been started.",
+    "ringing": "The call is currently ringing to the number 'to'.",
+    "answered": "The call was answered and is currently in progress.",
+    "modified": "The call was modified by the API function Modify live call.",
+    "completed": "The call was answered and has ended normally.",
+    "no_answer": "The call ended without being answered.",
+    "canceled": "The call was canceled by the initiating party before getting answered.",
+    "busy": "The caller received a busy signal.",
+    "rejected": "The call was canceled while queued or ringing.",
+    "failed": "The call could not be completed as dialed, most likely a non-existent number.",
+}
 DIRECTIONS: tuple[str, ...] = ("inbound", "outbound")
 CHANNELS: tuple[str, ...] = ("number", "viber")
 #: ``price`` unit -> factor that turns it into euros.
