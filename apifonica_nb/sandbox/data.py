@@ -136,7 +136,8 @@ _CONTROLLERS = (
     "https://crm.example.net/apifonica/controller?step=start",
     "https://hooks.example.org/calls/outbound",
 )
-_TAGS = ("MyClient_1", "MyClient_2", "support", "sales", "campaign-spring")
+# "MyClient_1" is left to the vendor's example call alone, so that tag finds exactly that call.
+_TAGS = ("MyClient_2", "MyClient_3", "support", "sales", "campaign-spring")
 _TIMEOUTS = np.array([15, 20, 30, 45, 60])
 _WEEKDAY_WEIGHT = np.array([1.0, 1.05, 1.0, 0.95, 0.85, 0.3, 0.2])  # Monday first
 # Hourly weight in UTC: office hours in Europe (07-16 UTC) are busiest.
