@@ -98,6 +98,7 @@ _DIRECT_LOOKUP = 5000  # up to this many SIDs, look rows up by key instead of lo
 _MAX_SEGMENTS = 8
 _SEGMENT_CODEC = "zstd" if pa.Codec.is_available("zstd") else None
 _IN_CHUNK = 500
+_FETCH_CHUNK = 50_000
 
 # Column -> storage kind, in CALL_DTYPES order (cost_eur is derived on load).
 _KINDS: dict[str, str] = {}
@@ -433,11 +434,18 @@ class CallStore:
         self._read(body)
         return found
 
-    def get_table(self, account_sid: str, call_sids: Iterable[str] | None = None) -> pa.Table:
+    def get_table(
+        self, account_sid: str, call_sids: Iterable[str] | pa.Array | None = None
+    ) -> pa.Table:
         """Return stored calls as an Arrow table of the stored columns (see :meth:`get_frame`)."""
         if call_sids is None:
             return _sort_newest_first(self.account_table(account_sid))
-        wanted = pa.array(pd.unique(np.asarray(list(call_sids), dtype=object)), pa.large_string())
+        given = (
+            call_sids
+            if isinstance(call_sids, pa.Array)
+            else pa.array(list(call_sids), pa.large_string())
+        )
+        wanted = pc.unique(given.cast(pa.large_string()).drop_null())
         if len(wanted) <= _DIRECT_LOOKUP or len(wanted) * 20 < self._approx_rows(account_sid):
             table = self._lookup(account_sid, wanted.to_pylist())
         else:
@@ -449,7 +457,7 @@ class CallStore:
     def get_frame(
         self,
         account_sid: str,
-        call_sids: Iterable[str] | None = None,
+        call_sids: Iterable[str] | pa.Array | None = None,
         *,
         price_unit: str = "EUR",
     ) -> pd.DataFrame:
@@ -505,30 +513,36 @@ class CallStore:
         those rows as a new segment (merging segments when there are many) for the next load.
         """
 
-        def body(conn: sqlite3.Connection) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        def body(conn: sqlite3.Connection) -> tuple[list[tuple[Any, ...]], pa.Table, int, int]:
             segs = conn.execute(
                 "SELECT id, version_hi, overlaps, data FROM segments WHERE account = ? "
                 "ORDER BY version_hi",
                 (account_sid,),
             ).fetchall()
             seen = segs[-1][1] if segs else 0
-            delta = conn.execute(
+            cursor = conn.execute(
                 f"SELECT {_COLUMNS_SQL}, version, first_version FROM calls "
                 "WHERE account = ? AND version > ?",
                 (account_sid, seen),
-            ).fetchall()
-            return segs, delta
+            )
+            # In chunks: a million rows of Python tuples at once would take gigabytes.
+            chunks, version_hi, first_lo = [], 0, seen + 1
+            while rows := cursor.fetchmany(_FETCH_CHUNK):
+                version_hi = max(version_hi, max(r[-2] for r in rows))
+                first_lo = min(first_lo, min(r[-1] for r in rows))
+                chunks.append(_rows_to_table([r[:-2] for r in rows]))
+            delta = pa.concat_tables(chunks) if chunks else _SEGMENT_SCHEMA.empty_table()
+            return segs, delta, version_hi, first_lo
 
-        segs, delta_rows = self._read(body)
+        segs, delta, version_hi, first_lo = self._read(body)
         seen = segs[-1][1] if segs else 0
         parts: list[tuple[pa.Table, bool]] = [
             (ipc.open_stream(data).read_all(), bool(overlaps)) for _, _, overlaps, data in segs
         ]
-        if not delta_rows:
+        if not delta.num_rows:
             return _merge_parts(parts)
-        version_hi = max(r[-2] for r in delta_rows)
-        delta = _rows_to_table([r[:-2] for r in delta_rows])
-        parts.append((delta, min(r[-1] for r in delta_rows) <= seen))
+        # Rows first written at or before ``seen`` are updates of rows in the segments.
+        parts.append((delta, first_lo <= seen))
         table = _merge_parts(parts)
         ids = [s[0] for s in segs]
         if len(parts) <= _MAX_SEGMENTS:

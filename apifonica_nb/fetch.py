@@ -115,26 +115,28 @@ def fetch_call(
     return df
 
 
-def _normalise_sids(raw: list[Any]) -> np.ndarray:
-    """The SID each input means (stripped), or None where it is invalid; vectorised."""
-    out = np.empty(len(raw), dtype=object)
+def _normalise_sids(raw: list[Any]) -> pa.Array:
+    """The SID each input means (stripped), null where it is invalid; vectorised."""
     try:
         arr = pa.array(raw, type=pa.large_string())
     except (pa.ArrowException, TypeError, ValueError):
         odd = np.arange(len(raw))
+        values: list[Any] = [None] * len(raw)
     else:
         clean = pc.and_(
             pc.match_substring_regex(arr, _CLEAN_SID),
             pc.invert(pc.match_substring(arr, "..")),
         ).fill_null(False)
-        out[:] = arr.to_numpy(zero_copy_only=False)
         odd = np.flatnonzero(~np.asarray(clean, dtype=bool))
+        if not len(odd):
+            return arr
+        values = arr.to_pylist()
     for i in odd.tolist():  # only the SIDs that need stripping, or are invalid
         try:
-            out[i] = validate_call_sid(raw[i])
+            values[i] = validate_call_sid(raw[i])
         except InvalidRequestError:
-            out[i] = None
-    return out
+            values[i] = None
+    return pa.array(values, type=pa.large_string())
 
 
 def fetch_calls(
@@ -166,11 +168,12 @@ def fetch_calls(
 
     account = client.account_sid
     wanted = _normalise_sids(sids)
-    order = pd.unique(wanted[pd.notna(wanted)])  # what get_calls would fetch, in its order
+    order = pc.unique(wanted.drop_null())  # what get_calls would fetch, in its order
     with CallStore() as store:
-        cached = store.get_table(account, order) if mode == "use" else store.get_table(account, [])
-        hit = pc.is_in(pa.array(wanted, pa.large_string()), value_set=cached.column("call_sid"))
-        misses = [sids[i] for i in np.flatnonzero(~np.asarray(hit.fill_null(False), bool))]
+        cached = store.get_table(account, order if mode == "use" else [])
+        hit = np.asarray(pc.is_in(wanted, value_set=cached.column("call_sid")), dtype=bool)
+        hit &= np.asarray(wanted.is_valid(), dtype=bool)
+        misses = [sids[i] for i in np.flatnonzero(~hit).tolist()]
         n_miss = len(order) - cached.num_rows
         writer = CallWriter(store, account)
         label = f"Fetching calls ({cached.num_rows} cached)" if cached.num_rows else None
@@ -199,10 +202,12 @@ def fetch_calls(
         df = frame_from_table(cached, price_unit=price_unit)
     else:
         failed = {f["call_sid"] for f in batch.failures}
-        miss_order = pd.unique(wanted[pd.notna(wanted) & ~np.asarray(hit.fill_null(False), bool)])
-        got = [s for s in miss_order.tolist() if s not in failed]
-        keys = np.concatenate([cached.column("call_sid").to_numpy(), np.asarray(got, object)])
-        rank = pd.Index(order).get_indexer(keys)
+        miss_order = pc.unique(wanted.filter(pa.array(~hit)).drop_null())
+        got = [s for s in miss_order.to_pylist() if s not in failed]
+        keys = pa.concat_arrays(
+            [cached.column("call_sid").combine_chunks(), pa.array(got, pa.large_string())]
+        )
+        rank = np.asarray(pc.index_in(keys, value_set=order), dtype=np.int64)
         df = combine_frames(
             [frame_from_table(cached, price_unit=price_unit), fetched],
             order=np.argsort(rank, kind="stable"),
