@@ -520,18 +520,7 @@ class CallStore:
                 (account_sid,),
             ).fetchall()
             seen = segs[-1][1] if segs else 0
-            cursor = conn.execute(
-                f"SELECT {_COLUMNS_SQL}, version, first_version FROM calls "
-                "WHERE account = ? AND version > ?",
-                (account_sid, seen),
-            )
-            # In chunks: a million rows of Python tuples at once would take gigabytes.
-            chunks, version_hi, first_lo = [], 0, seen + 1
-            while rows := cursor.fetchmany(_FETCH_CHUNK):
-                version_hi = max(version_hi, max(r[-2] for r in rows))
-                first_lo = min(first_lo, min(r[-1] for r in rows))
-                chunks.append(_rows_to_table([r[:-2] for r in rows]))
-            delta = pa.concat_tables(chunks) if chunks else _SEGMENT_SCHEMA.empty_table()
+            delta, version_hi, first_lo = _read_delta(conn, account_sid, seen)
             return segs, delta, version_hi, first_lo
 
         segs, delta, version_hi, first_lo = self._read(body)
@@ -553,6 +542,31 @@ class CallStore:
         else:
             self._save_segment(account_sid, ids, ids, table, version_hi, False)
         return table
+
+    def update_segments(self, account_sid: str) -> int:
+        """Add the rows written since the last segment as a new one; return how many.
+
+        The fetch verbs call this after storing calls, so that the next load reads segments
+        only (the cost, per new row, is small next to the request that brought it).
+        """
+
+        def body(conn: sqlite3.Connection) -> tuple[list[int], int, pa.Table, int, int]:
+            segs = conn.execute(
+                "SELECT id, version_hi FROM segments WHERE account = ? ORDER BY version_hi",
+                (account_sid,),
+            ).fetchall()
+            seen = segs[-1][1] if segs else 0
+            delta, version_hi, first_lo = _read_delta(conn, account_sid, seen)
+            return [r[0] for r in segs], seen, delta, version_hi, first_lo
+
+        ids, seen, delta, version_hi, first_lo = self._read(body)
+        if not delta.num_rows:
+            return 0
+        if len(ids) + 1 > _MAX_SEGMENTS:
+            self.account_table(account_sid)  # merges segments while it is at it
+        else:
+            self._save_segment(account_sid, ids, [], delta, version_hi, first_lo <= seen)
+        return int(delta.num_rows)
 
     def _save_segment(
         self,
@@ -708,6 +722,24 @@ def _to_python(series: pd.Series, kind: str) -> list[Any]:
     if kind == "bool":
         return [None if v is None else int(v) for v in values]
     return list(values.tolist())
+
+
+def _read_delta(conn: sqlite3.Connection, account_sid: str, seen: int) -> tuple[pa.Table, int, int]:
+    """Read an account's rows of versions after ``seen``; return them with their highest
+    version and lowest first version."""
+    cursor = conn.execute(
+        f"SELECT {_COLUMNS_SQL}, version, first_version FROM calls "
+        "WHERE account = ? AND version > ?",
+        (account_sid, seen),
+    )
+    # In chunks: a million rows of Python tuples at once would take gigabytes.
+    chunks, version_hi, first_lo = [], 0, seen + 1
+    while rows := cursor.fetchmany(_FETCH_CHUNK):
+        version_hi = max(version_hi, max(r[-2] for r in rows))
+        first_lo = min(first_lo, min(r[-1] for r in rows))
+        chunks.append(_rows_to_table([r[:-2] for r in rows]))
+    delta = pa.concat_tables(chunks) if chunks else _SEGMENT_SCHEMA.empty_table()
+    return delta, version_hi, first_lo
 
 
 def _segment_blob(table: pa.Table) -> bytes:
@@ -1018,6 +1050,7 @@ class HistorySync:
         self.stopped_at: int | None = None  # created (µs) of the oldest call read, on a stop
         self.read_sids: list[str] = []
         self.hits = 0
+        self.stored = 0
         self._page: list[dict[str, Any]] = []
         self._last_created: int | None = None
         self._tie: tuple[int | None, int] = (None, -1)
@@ -1073,7 +1106,7 @@ class HistorySync:
         ranks = self._tie_ranks(created)
         new = [i for i, s in enumerate(sids) if s not in before or self.refresh]
         if new:
-            self.store.put_frame(
+            self.stored += self.store.put_frame(
                 self.account_sid,
                 frame.iloc[new].reset_index(drop=True),
                 extras=[_extras_json([page[i]])[0] for i in new],
@@ -1135,6 +1168,8 @@ class HistorySync:
     def finish(self, *, complete: bool) -> None:
         """Remember this listing when it covered the whole range (read, or read plus store)."""
         self.flush()
+        if self.stored and self.stopped_at is None:
+            self.store.update_segments(self.account_sid)  # (after a stop, rest() does it)
         if not complete or not self.trusted or self.key is None or self._saw_null_created:
             return
         if self._newest is None:

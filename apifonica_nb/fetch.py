@@ -195,6 +195,8 @@ def fetch_calls(
             # Keep what arrived, also on Ctrl-C: the next run fetches only the rest.
             writer.flush()
             bar.close()
+        if writer.stored:
+            store.update_segments(account)  # so that the next load of many calls is fast
     fetched = calls_to_frame(batch.records, price_unit=price_unit)
     if not cached.num_rows:
         df = fetched
