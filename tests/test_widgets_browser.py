@@ -46,12 +46,18 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-NOTEBOOK_CELL = (
+NOTEBOOK_CELLS = (
     "import apifonica_nb as ap\n"
     "from apifonica_nb.widgets import CallExplorer\n"
     "\n"
     "explorer = CallExplorer(client=ap.Client.from_env())  # the sandbox, from APIFONICA_*\n"
-    "explorer"
+    "explorer",
+    # A second explorer whose token is typed into the form, as a person would.
+    "import os\n"
+    "\n"
+    'os.environ.pop("APIFONICA_AUTH_TOKEN")\n'
+    "typed = CallExplorer()  # account SID and base URL prefilled from APIFONICA_*\n"
+    "typed",
 )
 LAB_START_TIMEOUT = 60.0
 
@@ -63,7 +69,7 @@ def free_port() -> int:
 
 
 def write_notebook(path: Path) -> None:
-    """Write a one-cell notebook (nbformat 4) that shows the explorer."""
+    """Write the notebook (nbformat 4) that shows the explorers."""
     notebook = {
         "nbformat": 4,
         "nbformat_minor": 5,
@@ -74,24 +80,32 @@ def write_notebook(path: Path) -> None:
         "cells": [
             {
                 "cell_type": "code",
-                "id": "explorer",
+                "id": f"cell{i}",
                 "metadata": {},
                 "execution_count": None,
                 "outputs": [],
-                "source": NOTEBOOK_CELL,
+                "source": source,
             }
+            for i, source in enumerate(NOTEBOOK_CELLS)
         ],
     }
     path.write_text(json.dumps(notebook, indent=1))
 
 
-def quiet_lab_settings(config_dir: Path) -> None:
-    """Turn off JupyterLab's news and update toasts, which would cover the page."""
-    target = config_dir / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
-    target.mkdir(parents=True)
-    (target / "notification.jupyterlab-settings").write_text(
-        json.dumps({"fetchNews": "false", "checkForUpdates": False})
-    )
+def lab_settings(config_dir: Path) -> None:
+    """Turn off JupyterLab's news and update toasts (they would cover the page), and save
+    widget state with the notebook, as a user who wants it would."""
+    settings = config_dir / "lab" / "user-settings"
+    for plugin, values in (
+        (
+            "@jupyterlab/apputils-extension/notification",
+            {"fetchNews": "false", "checkForUpdates": False},
+        ),
+        ("@jupyter-widgets/jupyterlab-manager/plugin", {"saveState": True}),
+    ):
+        path = settings / f"{plugin}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
 
 
 @dataclass
@@ -103,6 +117,8 @@ class Lab:
     folder: Path
     proc: subprocess.Popen[bytes]
     log: Path
+    #: The sandbox's auth token, for typing into the form.
+    api_token: str
 
     def api(self, method: str, path: str) -> requests.Response:
         return requests.request(
@@ -140,7 +156,7 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
     folder.mkdir()
     write_notebook(folder / "explorer.ipynb")
     config = tmp_path / "jupyter-config"
-    quiet_lab_settings(config)
+    lab_settings(config)
     sandbox = ap.sandbox.start(calls=CALLS, seed=7, now=DEMO_NOW, process=True)
     token = secrets.token_hex(24)
     port = free_port()
@@ -182,7 +198,7 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, so it can be stopped as one
         )
-    server = Lab(f"http://127.0.0.1:{port}", token, folder, proc, log)
+    server = Lab(f"http://127.0.0.1:{port}", token, folder, proc, log, sandbox.auth_token)
     try:
         deadline = time.monotonic() + LAB_START_TIMEOUT
         while True:
@@ -238,7 +254,7 @@ def test_explorer_fetches_and_renders_in_jupyterlab(chromium: Any, lab: Lab) -> 
         page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
         page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
 
-        explorer = page.locator(".apifonica-explorer")
+        explorer = page.locator(".apifonica-explorer").first
         explorer.wait_for(timeout=60_000)  # kernel start + imports
         explorer.locator("button", has_text="Fetch").click()
 
@@ -286,6 +302,8 @@ def test_explorer_fetches_and_renders_in_jupyterlab(chromium: Any, lab: Lab) -> 
 
         if os.environ.get("APIFONICA_NB_SCREENSHOTS") == "1":
             save_screenshot(page)
+
+        check_typed_token(page, lab)
     except Exception:
         page.screenshot(path=str(lab.folder.parent / "failure.png"))
         print("screenshot of the failure:", lab.folder.parent / "failure.png")
@@ -296,12 +314,38 @@ def test_explorer_fetches_and_renders_in_jupyterlab(chromium: Any, lab: Lab) -> 
     assert time.monotonic() - started < 90
 
 
+def check_typed_token(page: Any, lab: Lab) -> None:
+    """Type the token into the second explorer, fetch, save: the file never holds the token."""
+    typed = page.locator(".apifonica-explorer").nth(1)
+    field = typed.locator("input[type=password]")
+    field.click()
+    field.press_sequentially(lab.api_token, delay=5)
+    field.press("Enter")
+    typed.get_by_text("token set ✓").wait_for()
+    assert field.input_value() == ""
+    typed.locator("button", has_text="Fetch").click()
+    typed.get_by_text(f"done: {CALLS} calls").wait_for()
+    assert f"{CALLS} calls" in typed.locator(".apifonica-summary").inner_text()
+
+    # Save with the widget state (saveState is on): the state is there, the token is not.
+    page.locator(".jp-Notebook .jp-Cell .jp-InputPrompt").first.click()
+    page.keyboard.press("Control+s")
+    saved = lab.folder / "explorer.ipynb"
+    deadline = time.monotonic() + 15
+    while "widget-state" not in saved.read_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    text = saved.read_text()
+    assert "application/vnd.jupyter.widget-state+json" in text
+    assert "token set ✓" in text  # the form's state was saved
+    assert lab.api_token not in text
+
+
 def save_screenshot(page: Any) -> None:
     """Save docs/explorer.png: the form, the summary, the table and a chart, in 1280x900."""
     # Hide the file browser (click its tab in the left bar), then scroll the notebook so the
     # results fill the view.
     page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current").first.click()
-    fetch_row = page.locator(".apifonica-explorer button", has_text="Fetch").locator("..")
+    fetch_row = page.locator(".apifonica-explorer button", has_text="Fetch").first.locator("..")
     fetch_row.evaluate("row => row.scrollIntoView({block: 'start'})")
     page.wait_for_timeout(800)  # let plotly finish resizing to the wider notebook
     (ROOT / "docs").mkdir(exist_ok=True)
