@@ -174,13 +174,20 @@ def _uuid_bodies(rng: np.random.Generator, n: int) -> list[str]:
     return [text[i : i + 36] for i in range(0, 36 * n, 36)]
 
 
+#: Bump whenever the generator changes what a (seed, calls, anchor) produces: it is part of the
+#: account SID, so call stores filled by an older generator are not served for the new data.
+DATA_VERSION = 2
+
+
 def credentials(seed: int, calls: int, anchor: int) -> tuple[str, str]:
     """Return the (account SID, auth token) the sandbox derives from its data's parameters.
 
-    The account SID names the data: two sandboxes share it only when they serve the same calls,
-    so a local call store keyed by (account, call) never mixes two different sandboxes' calls.
+    The account SID names the data: two sandboxes share it only when they serve the same calls
+    (same parameters and same :data:`DATA_VERSION`), so a local call store keyed by
+    (account, call) never mixes two different sandboxes' calls.
     """
-    account_sid = "acc" + _uuid_bodies(np.random.default_rng([seed, 1, calls, anchor]), 1)[0]
+    key = [seed, 1, calls, anchor, DATA_VERSION]
+    account_sid = "acc" + _uuid_bodies(np.random.default_rng(key), 1)[0]
     return account_sid, _rng(seed, 1).bytes(16).hex()
 
 
