@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -16,12 +18,21 @@ import apifonica_nb as ap
 from apifonica_nb.fetch import DEMO_NOW
 
 SESSION_CALLS = 300
+_API_VARIABLES = ("APIFONICA_ACCOUNT_SID", "APIFONICA_AUTH_TOKEN", "APIFONICA_BASE_URL")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Isolate the whole run, including the notebook kernels nbval starts (they inherit this
+    environment): no real credentials, and a local call store of the run's own."""
+    for name in _API_VARIABLES:
+        os.environ.pop(name, None)
+    os.environ["APIFONICA_NB_CACHE_DIR"] = tempfile.mkdtemp(prefix="apifonica-nb-cache-")
 
 
 @pytest.fixture(autouse=True)
 def _no_real_api(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     """No test can reach the real API, or share a cache with the user's own."""
-    for name in ("APIFONICA_ACCOUNT_SID", "APIFONICA_AUTH_TOKEN", "APIFONICA_BASE_URL"):
+    for name in _API_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("APIFONICA_NB_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
 
