@@ -447,14 +447,11 @@ _DATE_RE = re.compile(
     re.VERBOSE,
 )
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
-# The canonical form's last 26 bytes, "21 Apr 2017 13:01:25 +0000": the byte range allowed
-# at each position (month letters are checked by the lookup, the sign below), and where the
-# tens and ones digits of day, century, year, hour, minute, second and offset sit.
+# The canonical form's last 26 bytes, "21 Apr 2017 13:01:25 +0000", and the byte range
+# allowed at each position (month letters are checked by the lookup, the sign apart).
 _TAIL = 26
 _TAIL_LOW = np.frombuffer(b"00 AAA 0000 00:00:00 +0000", dtype=np.uint8)
 _TAIL_SPAN = np.frombuffer(b"99 zzz 9999 99:99:99 -9999", dtype=np.uint8) - _TAIL_LOW
-_TENS = np.array([0, 7, 9, 12, 15, 18, 22, 24])
-_ONES = _TENS + 1
 
 
 def _parse_date_text(text: str) -> int | None:
@@ -514,20 +511,37 @@ def _calendar() -> tuple[np.ndarray, np.ndarray]:
     return first[:-12], np.diff(first)[: len(first) - 12]
 
 
-def _parse_canonical(tails: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Parse rows of 26 bytes ``DD Mon YYYY HH:MM:SS +HHMM``; return (microseconds, ok)."""
-    t = tails
-    ok = ((t - _TAIL_LOW) <= _TAIL_SPAN).all(axis=1)  # uint8: below the range wraps high
-    sign = t[:, 21]
+def _parse_canonical(strings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Parse rows of bytes ``[Www, ]DD Mon YYYY HH:MM:SS +HHMM``; return (microseconds, ok).
+
+    ``strings`` is a (n, 31) or (n, 26) uint8 matrix. The weekday must look like one (three
+    letters, comma, space) but is otherwise ignored: the vendor's are sometimes wrong.
+    """
+    # One contiguous row per byte position: numpy is far faster along rows than across
+    # the short columns of each string.
+    t = np.ascontiguousarray(strings.T)
+    ok = np.ones(t.shape[1], dtype=bool)
+    if len(t) > _TAIL:
+        for i in range(3):
+            ok &= ((t[i] | 0x20) - 97) <= 25
+        ok &= (t[3] == 44) & (t[4] == 32)
+        t = t[5:]
+    for i in range(_TAIL):  # uint8 arithmetic: a byte below the range wraps above it
+        ok &= (t[i] - _TAIL_LOW[i]) <= _TAIL_SPAN[i]
+    sign = t[21]
     ok &= sign != 44  # "," sits between "+" and "-"
     # Lower-case the month letters (| 0x20 maps only A-Z onto a-z) and look them up.
-    low = t[:, 3:6].astype(np.int32) | 0x20
-    code = (low[:, 0] << 16) | (low[:, 1] << 8) | low[:, 2]
+    code = ((t[3] | 0x20).astype(np.int32) << 16) | ((t[4] | 0x20).astype(np.int32) << 8)
+    code |= t[5] | 0x20
     pos = np.minimum(np.searchsorted(_MONTH_SORTED, code), 11)
     ok &= _MONTH_SORTED[pos] == code
-    pairs = (t[:, _TENS].astype(np.int32) - 48) * 10 + (t[:, _ONES] - 48)
-    day, century, yy, hour, minute, second, off_h, off_m = pairs.T
-    year = century * 100 + yy
+
+    def pair(i: int) -> np.ndarray:
+        return (t[i].astype(np.int32) - 48) * 10 + (t[i + 1] - 48)
+
+    day, hour, minute, second = pair(0), pair(12), pair(15), pair(18)
+    year = pair(7) * 100 + pair(9)
+    off_h, off_m = pair(22), pair(24)
     ok &= year >= 1
     month_index = np.where(ok, (year - 1) * 12 + _MONTH_ORDER[pos], 0)
     first_day, month_length = _calendar()
@@ -559,22 +573,14 @@ def _parse_dates(arr: pa.Array, *, fast: bool = True) -> tuple[np.ndarray, int]:
     lengths = ends - starts
     valid = np.asarray(arr.is_valid())
     todo = valid & (lengths > 0)
-    if fast and len(data) >= _TAIL:
-        shape = todo & (lengths == _TAIL)
-        with_day = todo & (lengths == _TAIL + 5)
-        if with_day.any():
-            # "Fri, " in front: only its shape matters, the weekday itself is ignored.
-            s = starts[with_day]
-            day = data[s[:, None] + np.arange(3)] | np.uint8(0x20)
-            letters = ((day >= 97) & (day <= 122)).all(axis=1)
-            with_day[with_day] = letters & (data[s + 3] == 44) & (data[s + 4] == 32)
-        shape |= with_day
-        rows = np.flatnonzero(shape)
+    for width in (_TAIL + 5, _TAIL) if fast else ():  # with and without the weekday
+        rows = np.flatnonzero(todo & (lengths == width))
         if len(rows):
-            windows = np.lib.stride_tricks.sliding_window_view(data, _TAIL)
-            micros, ok = _parse_canonical(windows[ends[rows] - _TAIL])
-            out[rows[ok]] = micros[ok]
-            todo[rows[ok]] = False
+            windows = np.lib.stride_tricks.sliding_window_view(data, width)
+            micros, ok = _parse_canonical(windows[starts[rows]])
+            done = rows[ok]
+            out[done] = micros[ok]
+            todo[done] = False
     bad = 0
     rest = np.flatnonzero(todo)
     if len(rest):
