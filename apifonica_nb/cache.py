@@ -30,9 +30,12 @@ How it keeps its duties:
   and strings as TEXT; undocumented extra fields as one JSON text column (rare); ``stored_at``.
 - **Fast loads.** Reading a million rows through ``sqlite3`` costs seconds of per-value Python
   work, so loads of many calls go through a derived columnar copy kept in the same file: Arrow
-  IPC segments (zstd) of the typed rows, built from the rows on first load and topped up with
-  the rows written since (each write bumps a version counter). Dropping the segments loses
-  nothing; they are rebuilt from the rows.
+  IPC segments (zstd) of the typed rows. Each write bumps a version counter; the fetch verbs
+  add the new rows as a segment when they finish, a load adds any rows still missing, and
+  small segments are merged. Dropping the segments loses nothing: they are rebuilt from the
+  rows. Up to a few thousand SIDs are looked up by key instead.
+- **Identical frames.** A frame served from the store equals the one :func:`calls_to_frame`
+  gives for the same API records: same columns, dtypes, categories, values and order.
 - **Two notebooks at once.** WAL journal, a busy timeout, ``BEGIN IMMEDIATE`` write
   transactions and a retry on "database is locked".
 - **Crash-safe.** Calls are written as they arrive, in small transactions; a Ctrl-C or a

@@ -45,6 +45,15 @@ def unsettled(everything: pd.DataFrame) -> list[str]:
     return everything["call_sid"][~settled_mask(everything)].tolist()
 
 
+@pytest.fixture(params=["by key", "by segments"])
+def load_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test with SIDs looked up by key (small batches) and through the columnar
+    segments (what batches of more than a few thousand calls use)."""
+    if request.param == "by segments":
+        monkeypatch.setattr(cache, "_DIRECT_LOOKUP", 0)
+    return str(request.param)
+
+
 def requests_made(sandbox: Any, fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, int]:
     before = sandbox.request_count
     result = fn(*args, **kwargs)
@@ -56,7 +65,7 @@ def test_the_sandbox_has_both_kinds_of_calls(settled: list[str], unsettled: list
 
 
 def test_a_warm_rerun_of_settled_calls_makes_no_request(
-    client: ap.Client, sandbox: Any, settled: list[str]
+    client: ap.Client, sandbox: Any, settled: list[str], load_path: str
 ) -> None:
     sids = settled[:120]
     cold, n_cold = requests_made(sandbox, ap.fetch_calls, sids, client=client, progress=False)
@@ -86,7 +95,7 @@ def test_unsettled_calls_are_always_fetched_again(
 
 
 def test_a_mixed_batch_is_identical_to_an_uncached_one(
-    client: ap.Client, sandbox: Any, settled: list[str], unsettled: list[str]
+    client: ap.Client, sandbox: Any, settled: list[str], unsettled: list[str], load_path: str
 ) -> None:
     """Cached and fetched rows interleave in input order, with the same dtypes and values."""
     ap.fetch_calls(settled[::2][:60], client=client, progress=False)
@@ -140,7 +149,9 @@ def test_fetch_call_uses_the_store(client: ap.Client, sandbox: Any) -> None:
     assert warm.loc[0, "cost_eur"] == pytest.approx(0.0294)
 
 
-def test_price_unit_is_applied_on_load(client: ap.Client, settled: list[str]) -> None:
+def test_price_unit_is_applied_on_load(
+    client: ap.Client, settled: list[str], load_path: str
+) -> None:
     sids = settled[:40]
     ap.fetch_calls(sids, client=client, progress=False)
     cents = ap.fetch_calls(sids, client=client, progress=False, price_unit="cents")
