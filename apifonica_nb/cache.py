@@ -242,17 +242,20 @@ class CallStore:
         )
 
     def _open(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if not self.path.exists():
-            # Created by us with owner-only permissions: the rows hold customers' phone numbers.
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-                os.close(fd)
-            except FileExistsError:
-                pass
-        conn = sqlite3.connect(
-            self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
-        )
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not self.path.exists():
+                # Created by us, owner-only: the rows hold customers' phone numbers.
+                with contextlib.suppress(FileExistsError):
+                    os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            conn = sqlite3.connect(
+                self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
+            )
+        except (OSError, sqlite3.OperationalError) as exc:
+            raise CacheError(
+                f"The call cache cannot be created at {self.path} ({exc}). Set {CACHE_DIR_ENV} "
+                "to a folder you can write to, or pass cache=False to fetch without it."
+            ) from None
         try:
             self._prepare(conn)
         except sqlite3.DatabaseError as exc:

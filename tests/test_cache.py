@@ -417,6 +417,18 @@ def test_a_foreign_sqlite_file_gives_a_clear_error(client: ap.Client, settled: l
         cache.info()
 
 
+def test_a_cache_dir_that_cannot_be_created_gives_a_clear_error(
+    client: ap.Client, settled: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("APIFONICA_NB_CACHE_DIR", str(blocker / "cache"))
+    with pytest.raises(CacheError, match="cannot be created") as err:
+        ap.fetch_calls(settled[:2], client=client, progress=False)
+    assert "APIFONICA_NB_CACHE_DIR" in str(err.value) and "cache=False" in str(err.value)
+    assert len(ap.fetch_calls(settled[:2], client=client, progress=False, cache=False)) == 2
+
+
 def test_a_store_of_another_schema_version_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "calls.sqlite3"
     CallStore(path).close()
