@@ -11,7 +11,7 @@ import operator
 import re
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -113,6 +113,12 @@ _CATEGORIES: dict[str, tuple[str, ...]] = {
 }
 _API_FIELDS = tuple(k for k in CALL_DTYPES if k not in _DERIVED)
 
+# Fields converted to Arrow straight from the dicts (everything but the numbers).
+_ARROW_FIELDS = tuple(k for k in _API_FIELDS if k not in _INT_FIELDS + _FLOAT_FIELDS)
+_ARROW_STRUCT = pa.struct([(k, pa.large_string()) for k in _ARROW_FIELDS])
+_ARROW_ERRORS = (pa.ArrowException, TypeError, ValueError, UnicodeError, OverflowError)
+_Values: TypeAlias = "Sequence[Any] | pa.Array"  # a list, or already an Arrow array
+
 _NAT = np.iinfo(np.int64).min  # datetime64's NaT as an int64
 _US_PER_S = 1_000_000
 _LARGE_STR = pa.large_string()
@@ -172,30 +178,69 @@ def _as_records(records: Iterable[Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _columns(records: list[dict[str, Any]]) -> dict[str, list[Any]]:
-    """Transpose the records into key -> list of values, keys in first-seen order."""
-    n = len(records)
-    if n == 0:
-        return {}
-    keys = list(records[0])
-    k = len(keys)
-    # Fast path: every record has exactly the keys of the first one (the usual API page).
-    # One row-wise pass into a flat object array beats one dict lookup pass per key,
-    # because each dict is visited once while it is in cache.
-    if k >= 2 and set(map(len, records)) == {k}:
-        getter = operator.itemgetter(*keys)
+def _uniform_values(
+    records: list[dict[str, Any]], keys: list[str], wanted: list[str]
+) -> list[list[Any]] | None:
+    """Values of the ``wanted`` keys, if every record has exactly ``keys``; else None."""
+    n, k = len(records), len(keys)
+    if k < 2 or set(map(len, records)) != {k}:
+        return None
+    # Same length and every key present means the same key set. One row-wise pass, each
+    # dict visited once while it is in cache; padding keeps ``pick`` returning a tuple.
+    positions = [keys.index(w) for w in wanted]
+    positions += [0] * max(0, 2 - len(positions))
+    pick = operator.itemgetter(*positions)
+    try:
+        flat = np.fromiter(
+            itertools.chain.from_iterable(map(pick, map(operator.itemgetter(*keys), records))),
+            dtype=object,
+            count=n * len(positions),
+        )
+    except KeyError:
+        return None
+    table = flat.reshape(n, len(positions))
+    return [table[:, j].tolist() for j in range(len(wanted))]
+
+
+def _arrow_fields(records: list[dict[str, Any]]) -> dict[str, pa.Array | list[Any]]:
+    """Convert the string-like API fields straight from the dicts, in Arrow's C++ loop.
+
+    A field holding something else than strings (a number, a dict) makes the conversion
+    fail; then each field is tried alone and the failing ones come back as Python lists.
+    """
+    try:
+        struct = pa.array(records, type=_ARROW_STRUCT)
+    except _ARROW_ERRORS:
+        pass
+    else:
+        return {name: struct.field(i) for i, name in enumerate(_ARROW_FIELDS)}
+    out: dict[str, pa.Array | list[Any]] = {}
+    for name in _ARROW_FIELDS:
         try:
-            flat = np.fromiter(
-                itertools.chain.from_iterable(map(getter, records)), dtype=object, count=n * k
-            )
-        except KeyError:
-            pass
-        else:
-            table = flat.reshape(n, k)
-            # Lists, not strided views: Arrow converts lists several times faster.
-            return {key: table[:, j].tolist() for j, key in enumerate(keys)}
-    all_keys = dict.fromkeys(itertools.chain.from_iterable(records))
-    return {key: list(map(dict.get, records, itertools.repeat(key))) for key in all_keys}
+            out[name] = pa.array(records, type=pa.struct([(name, _LARGE_STR)])).field(0)
+        except _ARROW_ERRORS:
+            out[name] = list(map(dict.get, records, itertools.repeat(name)))
+    return out
+
+
+def _fields(records: list[dict[str, Any]]) -> tuple[dict[str, pa.Array | list[Any]], list[str]]:
+    """Return field -> values, and the undocumented fields in first-seen order.
+
+    String-like API fields come as Arrow arrays (or lists when they hold other things);
+    numbers and undocumented fields as lists, so their Python types can be checked.
+    """
+    if not records:
+        return {}, []
+    keys = list(records[0])
+    python_keys = [k for k in keys if k not in _ARROW_FIELDS]
+    values = _uniform_values(records, keys, python_keys)
+    if values is None:  # records differ in their keys: the slower, general way
+        keys = list(dict.fromkeys(itertools.chain.from_iterable(records)))
+        python_keys = [k for k in keys if k not in _ARROW_FIELDS]
+        values = [list(map(dict.get, records, itertools.repeat(k))) for k in python_keys]
+    fields: dict[str, pa.Array | list[Any]] = dict(zip(python_keys, values, strict=True))
+    fields.update(_arrow_fields(records))
+    return fields, [k for k in keys if k not in CALL_DTYPES]
 
 
 # --------------------------------------------------------------------------- strings
@@ -268,11 +313,11 @@ def _needs_strip(arr: pa.Array) -> bool:
     return bool(_MAYBE_SPACE[data[first]].any() or _MAYBE_SPACE[data[last]].any())
 
 
-def _string_column(name: str, values: Sequence[Any], issues: _Issues) -> pa.Array:
+def _string_column(name: str, values: _Values, issues: _Issues) -> pa.Array:
     """Turn a field into a stripped large_string array (numbers become their digits)."""
     try:
-        arr = pa.array(values, type=_LARGE_STR)
-    except (pa.ArrowException, TypeError, ValueError, UnicodeError):
+        arr = values if isinstance(values, pa.Array) else pa.array(values, type=_LARGE_STR)
+    except _ARROW_ERRORS:
         cleaned, bad = _clean_strings(values)
         issues.add(name, bad, "strings")
         arr = _arrow_strings(cleaned)
@@ -290,16 +335,18 @@ def _str_array(arr: pa.Array) -> pd.api.extensions.ExtensionArray:
 
 
 def _categorical(
-    name: str, values: Sequence[Any], base: tuple[str, ...], issues: _Issues
+    name: str, values: _Values, base: tuple[str, ...], issues: _Issues
 ) -> pd.Categorical:
     """Factorize a field onto the fixed categories, appending unknown values in seen order."""
     codes: np.ndarray
     uniques: Sequence[Any] | np.ndarray
     try:
-        encoded = pc.dictionary_encode(pa.array(values, type=_LARGE_STR))
+        arr = values if isinstance(values, pa.Array) else pa.array(values, type=_LARGE_STR)
+        encoded = pc.dictionary_encode(arr)
         codes = np.asarray(encoded.indices.fill_null(-1))
         uniques = encoded.dictionary.to_pylist()
-    except (pa.ArrowException, TypeError, ValueError, UnicodeError):
+    except _ARROW_ERRORS:
+        assert not isinstance(values, pa.Array)
         try:  # not all strings: let pandas hash whatever they are
             codes, uniques = pd.factorize(np.fromiter(values, dtype=object, count=len(values)))
         except TypeError:  # unhashable junk (a dict, a list): clean it first
@@ -601,13 +648,13 @@ def _parse_dates(arr: pa.Array, *, fast: bool = True) -> tuple[np.ndarray, int]:
     return out, bad
 
 
-def _date_column(name: str, values: Sequence[Any], issues: _Issues) -> np.ndarray:
+def _date_column(name: str, values: _Values, issues: _Issues) -> np.ndarray:
     """Parse a date field to int64 UTC microseconds with NaT for missing and invalid."""
     direct: dict[int, int] = {}
     bad = 0
     try:
-        arr = pa.array(values, type=_LARGE_STR)
-    except (pa.ArrowException, TypeError, ValueError, UnicodeError):
+        arr = values if isinstance(values, pa.Array) else pa.array(values, type=_LARGE_STR)
+    except _ARROW_ERRORS:
         texts: list[str | None] = []
         for i, v in enumerate(values):
             if v is None or isinstance(v, str):
@@ -1010,11 +1057,11 @@ def calls_to_frame(
         )
     rows = _as_records(records)
     n = len(rows)
-    columns = _columns(rows)
+    columns, extras = _fields(rows)
     issues = _Issues()
     nulls: list[Any] = [None] * n
 
-    def field(name: str) -> Sequence[Any]:
+    def field(name: str) -> _Values:
         return columns.get(name, nulls)
 
     out: dict[str, Any] = {}
@@ -1052,9 +1099,8 @@ def calls_to_frame(
     out["destination_country"] = _str_array(
         _destination_country(arrow["from"], arrow["to"], cats["direction"])
     )
-    for name, values in columns.items():
-        if name not in CALL_DTYPES:
-            out[name] = _extra_column(values)
+    for name in extras:
+        out[name] = _extra_column(list(columns[name]))
 
     issues.warn(n)
     return pd.DataFrame(out, index=pd.RangeIndex(n), copy=False)
