@@ -48,6 +48,11 @@ RETRY_STATUSES = (429, 500, 502, 503, 504)
 #: The API pages 20 calls at a time and refuses more.
 PAGE_LIMIT = 20
 MAX_SID_LENGTH = 256
+#: Extra tries (at most; never more than ``max_retries``) for a 2xx answer whose body was cut
+#: off or is not JSON. urllib3 retries only what it sees before it hands the response over
+#: (statuses, refused or dropped connections); a body that breaks while it is read, or that
+#: turns out not to parse, is past its reach, yet a paged history must not die of one.
+BODY_RETRIES = 2
 _EXCERPT_CHARS = 200
 # Opaque, but in practice a type prefix plus a UUID-like body. Anything that could change the
 # URL's meaning (/ ? # % whitespace, "..") is refused before a request is made.
@@ -170,9 +175,10 @@ class Client:
     Parameters are keyword-only. ``timeout`` is requests' ``(connect, read)`` seconds.
     Idempotent GETs are retried ``max_retries`` times on 429/500/502/503/504 and on connection
     errors, with capped exponential backoff plus jitter, honouring ``Retry-After`` (a wait longer
-    than ``max_retry_wait`` seconds raises :class:`RateLimitedError` at once). Pass your own
-    ``session`` to share a pool or add proxies; the client mounts its retrying adapter on it for
-    the API's origin only, and sends credentials only to that origin.
+    than ``max_retry_wait`` seconds raises :class:`RateLimitedError` at once). A 2xx answer
+    whose body is cut off or is not JSON is asked for again, up to :data:`BODY_RETRIES` times.
+    Pass your own ``session`` to share a pool or add proxies; the client mounts its retrying
+    adapter on it for the API's origin only, and sends credentials only to that origin.
 
     >>> client = Client(account_sid="acc…", auth_token=getpass.getpass())
     >>> client.get_call("cal…")["status"]
@@ -205,6 +211,7 @@ class Client:
         self._base_path = parts.path.rstrip("/")
         self.timeout = timeout
         self.max_retries = max_retries
+        self._backoff_factor = backoff_factor
         self._owns_session = session is None
         self._session = session if session is not None else requests.Session()
         self._retry = _Retry(
@@ -293,41 +300,69 @@ class Client:
                 f"the API pointed at a URL outside {self._origin}",
                 url=url,
             )
-        started = time.perf_counter()
-        try:
-            resp = self._session.get(url, params=params, auth=self._auth, timeout=self.timeout)
-        except requests.RequestException as exc:
-            raise self._transport_error(url, exc) from None
-        elapsed = time.perf_counter() - started
-        logger.debug("GET %s -> %s in %.3fs", resp.url, resp.status_code, elapsed)
-        body = resp.content
-        if resp.status_code >= 400:
-            raise self._status_error(resp, body, what)
-        try:
-            return resp.json()
-        except ValueError:
-            ctype = resp.headers.get("Content-Type", "unknown")
-            raise ResponseFormatError(
-                f"The API answered HTTP {resp.status_code} for {what} with a body that is not "
-                f"valid JSON ({ctype}, {len(body)} bytes; starts {self._excerpt(body)!r}). "
-                "A proxy error page or a cut-off response; try again later.",
-                url=resp.url,
-                status_code=resp.status_code,
-                body_excerpt=self._excerpt(body),
-            ) from None
+        tries = 1 + max(0, min(self.max_retries, BODY_RETRIES))
+        for attempt in range(1, tries + 1):
+            if attempt > 2:  # like urllib3: the first retry at once, then exponential backoff
+                time.sleep(min(self._backoff_factor * 2 ** (attempt - 2), 30.0))
+            started = time.perf_counter()
+            try:
+                resp = self._session.get(url, params=params, auth=self._auth, timeout=self.timeout)
+            except requests.exceptions.ChunkedEncodingError as exc:
+                # The connection broke while the body was being read (see BODY_RETRIES).
+                if attempt < tries:
+                    logger.debug("GET %s: the body was cut off; trying again", url)
+                    continue
+                raise self._transport_error(url, exc, attempts=attempt) from None
+            except requests.RequestException as exc:
+                raise self._transport_error(url, exc) from None
+            elapsed = time.perf_counter() - started
+            logger.debug("GET %s -> %s in %.3fs", resp.url, resp.status_code, elapsed)
+            body = resp.content
+            if resp.status_code >= 400:
+                raise self._status_error(resp, body, what)
+            try:
+                return resp.json()
+            except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
+                if attempt < tries:
+                    logger.debug(
+                        "GET %s: HTTP %s with a body that is not JSON (%d bytes); trying again",
+                        resp.url,
+                        resp.status_code,
+                        len(body),
+                    )
+                    continue
+                ctype = resp.headers.get("Content-Type", "unknown")
+                again = f", {attempt} times in a row" if attempt > 1 else ""
+                raise ResponseFormatError(
+                    f"The API answered HTTP {resp.status_code} for {what} with a body that is not "
+                    f"valid JSON ({ctype}, {len(body)} bytes; starts {self._excerpt(body)!r})"
+                    f"{again}. A proxy error page or a cut-off response; try again later.",
+                    url=resp.url,
+                    status_code=resp.status_code,
+                    body_excerpt=self._excerpt(body),
+                ) from None
+        raise AssertionError("unreachable: the last try returns or raises")
 
-    def _transport_error(self, url: str, exc: requests.RequestException) -> TransportError:
+    def _transport_error(
+        self, url: str, exc: requests.RequestException, *, attempts: int | None = None
+    ) -> TransportError:
         timed_out = isinstance(exc, requests.Timeout)
         cause: BaseException | None = exc
         while cause is not None and not timed_out:
             timed_out = isinstance(cause, ReadTimeoutError | TimeoutError)
             reason = getattr(cause, "reason", None)
             cause = reason if isinstance(reason, BaseException) else cause.__context__
-        tries = self.max_retries + 1
+        tries = self.max_retries + 1 if attempts is None else attempts
         if timed_out:
             message = (
                 f"GET {url} timed out (timeout={self.timeout!r} s, {tries} attempts). The API is "
                 "slow or unreachable: try again later, or pass a larger timeout= to Client."
+            )
+        elif isinstance(exc, requests.exceptions.ChunkedEncodingError):
+            message = (
+                f"The connection to {self._origin} broke while the answer to GET "
+                f"{urlsplit(url).path} was being read ({tries} attempts). The network or a proxy "
+                "cut the response short; try again later."
             )
         else:
             detail = self._redact(str(exc).split("(Caused by ")[-1].rstrip(")"))[:200]
