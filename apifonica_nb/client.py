@@ -21,7 +21,7 @@ from urllib.parse import quote, urljoin, urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 from tqdm.auto import tqdm
-from urllib3.exceptions import MaxRetryError, ReadTimeoutError, ResponseError
+from urllib3.exceptions import InvalidHeader, MaxRetryError, ReadTimeoutError, ResponseError
 from urllib3.util import Retry
 
 from .errors import (
@@ -85,16 +85,25 @@ class _Retry(Retry):
         kw.setdefault("max_retry_wait", self.max_retry_wait)
         return super().new(**kw)
 
+    def parse_retry_after(self, retry_after: str) -> float:
+        """Parse ``Retry-After``; a value that is neither seconds nor an HTTP date means 0.
+
+        urllib3 raises InvalidHeader (or ValueError, for thousands of digits) from inside its
+        retry loop, which would turn a plain 429 into "no answer"; backing off normally is the
+        tolerant reading of a header nobody documents.
+        """
+        try:
+            return super().parse_retry_after(retry_after)
+        except (InvalidHeader, ValueError, OverflowError):
+            return 0.0
+
     def increment(
         self, method: Any = None, url: Any = None, response: Any = None, *args: Any, **kwargs: Any
     ) -> Self:
         if response is not None and self.respect_retry_after_header:
             header = response.headers.get("Retry-After")
             if header:
-                try:
-                    wait_s = self.parse_retry_after(header)
-                except Exception:  # an unparseable header: let urllib3 back off normally
-                    wait_s = 0.0
+                wait_s = self.parse_retry_after(header)
                 if wait_s > self.max_retry_wait:
                     # With raise_on_status=False urllib3 hands back this very response.
                     raise MaxRetryError(
@@ -415,9 +424,9 @@ class Client:
     def _retry_after_seconds(self, header: str | None) -> float | None:
         if not header:
             return None
-        try:
-            return float(self._retry.parse_retry_after(header))
-        except Exception:
+        try:  # urllib3's strict parser: a header that says nothing usable gives None
+            return float(Retry.parse_retry_after(self._retry, header))
+        except (InvalidHeader, ValueError, OverflowError):
             return None
 
     # -- API methods --------------------------------------------------------------------------
