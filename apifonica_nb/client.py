@@ -220,6 +220,7 @@ class Client:
         self._base_path = parts.path.rstrip("/")
         self.timeout = timeout
         self.max_retries = max_retries
+        self.max_retry_wait = max_retry_wait
         self._backoff_factor = backoff_factor
         self._owns_session = session is None
         self._session = session if session is not None else requests.Session()
@@ -536,8 +537,9 @@ class Client:
         Returns :class:`CallBatch` ``(records, failures)``: records in input order (a SID given
         twice is fetched once), and one failure dict (``call_sid``, ``error``, ``message``) per
         SID that was invalid or could not be fetched. Calls that failed for a passing reason
-        (network, 5xx, 429, a cut-off body) get one more try after the first pass. ``on_record``
-        is called in the calling thread as each record arrives (e.g. to store it at once).
+        (network, 5xx, a cut-off body, a 429 whose Retry-After fits the budget) get one more
+        try after the first pass. ``on_record`` is called in the calling thread as each record
+        arrives (e.g. to store it at once).
         """
         if workers < 1:
             raise InvalidRequestError(f"workers must be at least 1, got {workers}")
@@ -622,7 +624,7 @@ class Client:
                             "call_sid": sid,
                             "error": type(exc).__name__,
                             "message": str(exc),
-                            "transient": _is_transient(exc),
+                            "transient": _is_transient(exc, self.max_retry_wait),
                         }
                     else:
                         results[sid] = record
@@ -639,7 +641,11 @@ class Client:
         return errors
 
 
-def _is_transient(exc: ApifonicaError) -> bool:
-    if isinstance(exc, TransportError | ResponseFormatError | RateLimitedError):
+def _is_transient(exc: ApifonicaError, max_retry_wait: float) -> bool:
+    """Whether a call that failed with ``exc`` is worth one more try in the same batch."""
+    if isinstance(exc, RateLimitedError):
+        # A wait beyond the budget was asked for: trying again at once would ignore it.
+        return exc.retry_after is None or exc.retry_after <= max_retry_wait
+    if isinstance(exc, TransportError | ResponseFormatError):
         return True
     return isinstance(exc, APIStatusError) and exc.status_code >= 500
