@@ -6,6 +6,7 @@ boundary, :meth:`Client._request`; nothing else in the package talks HTTP.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import logging
 import os
@@ -16,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import date, datetime
 from typing import Any, NamedTuple, Self
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, unquote, urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -214,6 +215,12 @@ class Client:
             )
         self._auth_token = auth_token.strip()
         self._auth = requests.auth.HTTPBasicAuth(self.account_sid, self._auth_token)
+        basic = base64.b64encode(f"{self.account_sid}:{self._auth_token}".encode()).decode()
+        # Every form the token could take in text a server echoes back: as is, URL-encoded,
+        # and inside the Basic credentials (base64 of "sid:token" is as good as the token).
+        self._secrets = tuple(
+            dict.fromkeys((self._auth_token, quote(self._auth_token, safe=""), basic))
+        )
         self.base_url = _check_base_url(base_url)
         parts = urlsplit(self.base_url)
         self._origin = f"{parts.scheme}://{parts.netloc}"
@@ -292,7 +299,11 @@ class Client:
     # -- the one HTTP boundary ----------------------------------------------------------------
 
     def _redact(self, text: str) -> str:
-        return text.replace(self._auth_token, "***") if self._auth_token in text else text
+        """Return ``text`` with the auth token (in any form it may be echoed in) masked."""
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, "***")
+        return text
 
     def _excerpt(self, body: bytes) -> str:
         text = body[: _EXCERPT_CHARS * 4].decode("utf-8", errors="replace")
@@ -306,52 +317,66 @@ class Client:
         if not url.startswith(self._origin + "/"):
             # Credentials go to the configured origin only, whatever a response says.
             raise ResponseFormatError(
-                f"Refusing to send the account's credentials to {urlsplit(url).netloc!r}: "
+                f"Refusing to send the account's credentials to {_host_of(url)!r}: "
                 f"the API pointed at a URL outside {self._origin}",
-                url=url,
+                url=self._redact(url),
             )
         tries = 1 + max(0, min(self.max_retries, BODY_RETRIES))
         for attempt in range(1, tries + 1):
             if attempt > 2:  # like urllib3: the first retry at once, then exponential backoff
                 time.sleep(min(self._backoff_factor * 2 ** (attempt - 2), 30.0))
             started = time.perf_counter()
-            try:
-                resp = self._session.get(url, params=params, auth=self._auth, timeout=self.timeout)
-            except requests.exceptions.ChunkedEncodingError as exc:
+            got = self._get(url, params)
+            if isinstance(got, requests.exceptions.ChunkedEncodingError):
                 # The connection broke while the body was being read (see BODY_RETRIES).
                 if attempt < tries:
                     logger.debug("GET %s: the body was cut off; trying again", url)
                     continue
-                raise self._transport_error(url, exc, attempts=attempt) from None
-            except requests.RequestException as exc:
-                raise self._transport_error(url, exc) from None
+                raise self._transport_error(url, got, attempts=attempt)
+            if isinstance(got, requests.RequestException):
+                raise self._transport_error(url, got)
+            resp = got
             elapsed = time.perf_counter() - started
             logger.debug("GET %s -> %s in %.3fs", resp.url, resp.status_code, elapsed)
             body = resp.content
             if resp.status_code >= 400:
                 raise self._status_error(resp, body, what)
-            try:
-                return resp.json()
-            except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
-                if attempt < tries:
-                    logger.debug(
-                        "GET %s: HTTP %s with a body that is not JSON (%d bytes); trying again",
-                        resp.url,
-                        resp.status_code,
-                        len(body),
-                    )
-                    continue
-                ctype = resp.headers.get("Content-Type", "unknown")
-                again = f", {attempt} times in a row" if attempt > 1 else ""
-                raise ResponseFormatError(
-                    f"The API answered HTTP {resp.status_code} for {what} with a body that is not "
-                    f"valid JSON ({ctype}, {len(body)} bytes; starts {self._excerpt(body)!r})"
-                    f"{again}. A proxy error page or a cut-off response; try again later.",
-                    url=resp.url,
-                    status_code=resp.status_code,
-                    body_excerpt=self._excerpt(body),
-                ) from None
+            parsed, data = _parse_json(resp)
+            if parsed:
+                return data
+            if attempt < tries:
+                logger.debug(
+                    "GET %s: HTTP %s with a body that is not JSON (%d bytes); trying again",
+                    resp.url,
+                    resp.status_code,
+                    len(body),
+                )
+                continue
+            ctype = resp.headers.get("Content-Type", "unknown")
+            again = f", {attempt} times in a row" if attempt > 1 else ""
+            raise ResponseFormatError(
+                f"The API answered HTTP {resp.status_code} for {what} with a body that is not "
+                f"valid JSON ({ctype}, {len(body)} bytes; starts {self._excerpt(body)!r})"
+                f"{again}. A proxy error page or a cut-off response; try again later.",
+                url=resp.url,
+                status_code=resp.status_code,
+                body_excerpt=self._excerpt(body),
+            )
         raise AssertionError("unreachable: the last try returns or raises")
+
+    def _get(
+        self, url: str, params: Mapping[str, str] | None
+    ) -> requests.Response | requests.RequestException:
+        """GET once; a requests failure is returned, not raised.
+
+        Our errors are raised outside any ``except`` block, so they chain nothing: a chained
+        requests error would keep the request (with its Authorization header) and the body
+        (which may echo the token) reachable from the exception a notebook shows or reports.
+        """
+        try:
+            return self._session.get(url, params=params, auth=self._auth, timeout=self.timeout)
+        except requests.RequestException as exc:
+            return exc
 
     def _transport_error(
         self, url: str, exc: requests.RequestException, *, attempts: int | None = None
@@ -365,8 +390,9 @@ class Client:
         tries = self.max_retries + 1 if attempts is None else attempts
         if timed_out:
             message = (
-                f"GET {url} timed out (timeout={self.timeout!r} s, {tries} attempts). The API is "
-                "slow or unreachable: try again later, or pass a larger timeout= to Client."
+                f"GET {self._redact(url)} timed out (timeout={self.timeout!r} s, {tries} "
+                "attempts). The API is slow or unreachable: try again later, or pass a larger "
+                "timeout= to Client."
             )
         elif isinstance(exc, requests.exceptions.ChunkedEncodingError):
             message = (
@@ -380,7 +406,7 @@ class Client:
                 f"Could not get an answer from {self._origin} for GET {urlsplit(url).path} "
                 f"after {tries} attempts ({detail}). Check the network and base_url, then retry."
             )
-        return TransportError(message, url=url)
+        return TransportError(message, url=self._redact(url))
 
     def _status_error(self, resp: requests.Response, body: bytes, what: str) -> APIStatusError:
         status = resp.status_code
@@ -517,9 +543,17 @@ class Client:
             resolved = self._resolve_next(url, next_uri)
             if resolved in seen:
                 raise ResponseFormatError(
-                    f"The API returned the same next link twice ({next_uri!r}); stopping instead "
-                    "of looping forever. The history may be incomplete: retry later.",
-                    url=resolved,
+                    f"The API returned the same next link twice ({self._redact(next_uri)!r}); "
+                    "stopping instead of looping forever. The history may be incomplete: retry "
+                    "later.",
+                    url=self._redact(resolved),
+                )
+            if self._redact(unquote(resolved)) != unquote(resolved):
+                # Followed, the token would sit in access logs, proxies and urllib3's debug log.
+                raise ResponseFormatError(
+                    "The history's next link carries the account's auth token; refusing to "
+                    "follow it. The history may be incomplete: report this to Apifonica.",
+                    url=self._redact(resolved),
                 )
             seen.add(resolved)
             url, query = resolved, None
@@ -639,6 +673,25 @@ class Client:
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
         return errors
+
+
+def _parse_json(resp: requests.Response) -> tuple[bool, Any]:
+    """Return ``(True, value)`` for a JSON body, ``(False, None)`` otherwise (nothing raised)."""
+    try:
+        return True, resp.json()
+    except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
+        return False, None
+
+
+def _host_of(url: str) -> str:
+    """Return ``host[:port]`` of a URL, without any user or password it may carry."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    host = parts.hostname or "?"
+    return f"{host}:{port}" if port else host
 
 
 def _is_transient(exc: ApifonicaError, max_retry_wait: float) -> bool:
