@@ -7,6 +7,7 @@ the auth token.
 ::
 
     ApifonicaError
+    ├── CacheError               the local call store is unusable (corrupt, foreign, locked)
     ├── ConfigurationError       missing credentials, unsafe base_url  (also a ValueError)
     ├── InvalidRequestError      a bad argument, e.g. a malformed SID, refused before any
     │                            request                               (also a ValueError)
@@ -33,6 +34,7 @@ __all__ = [
     "ApifonicaError",
     "ApifonicaWarning",
     "AuthenticationError",
+    "CacheError",
     "ConfigurationError",
     "DataQualityWarning",
     "FetchFailuresWarning",
@@ -46,6 +48,10 @@ __all__ = [
 
 class ApifonicaError(Exception):
     """Base class of every error raised by apifonica_nb."""
+
+
+class CacheError(ApifonicaError):
+    """The local call store cannot be used (corrupt, another program's file, or locked)."""
 
 
 class ConfigurationError(ApifonicaError, ValueError):
@@ -133,7 +139,3 @@ class FetchFailuresWarning(ApifonicaWarning):
 
 class DataQualityWarning(ApifonicaWarning):
     """Some values had the wrong type or format and became NA."""
-
-
-class CacheError(ApifonicaError):
-    """The local call store cannot be used (corrupt, another program's file, or locked)."""
