@@ -215,6 +215,19 @@ def test_extra_fields_follow_the_known_columns_in_first_seen_order() -> None:
     assert df["blob"].tolist()[2] == {"a": 1}  # kept as objects rather than crashing
 
 
+def test_same_number_of_keys_but_different_ones_keeps_every_field() -> None:
+    # The fast path assumes one key layout; a record that swaps a field for another must
+    # not lose the new one.
+    first = dict(VENDOR_EXAMPLE, number_sid="num1")
+    second = {k: v for k, v in VENDOR_EXAMPLE.items() if k != "tag"}
+    second.update(number_sid="num2", foo_sid="foo2")
+    df = calls_to_frame([first, second])
+    assert list(df.columns) == [*KNOWN, "foo_sid"]
+    assert df["tag"].isna().tolist() == [False, True]
+    assert df["foo_sid"].isna().tolist() == [True, False]
+    assert df["number_sid"].tolist() == ["num1", "num2"]
+
+
 def test_extra_field_of_strings_with_a_uniform_layout() -> None:
     df = calls_to_frame([dict(VENDOR_EXAMPLE, foo_sid=f"foo{i}") for i in range(3)])
     assert df.columns[-1] == "foo_sid"
