@@ -485,8 +485,13 @@ class Client:
             )
         return data
 
-    def _resolve_next(self, current: str, next_uri: str) -> str:
-        """Turn a ``next`` link (absolute, root-relative, or relative) into a URL, verbatim."""
+    def _resolve_next(self, current: str, next_uri: str) -> str | None:
+        """Turn a ``next`` link (absolute, root-relative, or relative) into a URL, verbatim;
+        None when it cannot be one (``http://[::1`` and the like)."""
+        try:
+            _ = urlsplit(next_uri).port  # parses the host and the port, or raises
+        except ValueError:
+            return None
         if next_uri.startswith(("http://", "https://")):
             return next_uri
         if next_uri.startswith("/"):
@@ -541,6 +546,12 @@ class Client:
                     url=url,
                 )
             resolved = self._resolve_next(url, next_uri)
+            if resolved is None:
+                raise ResponseFormatError(
+                    f"The history's next link {self._redact(next_uri)[:200]!r} is not a valid "
+                    "URL; stopping. The history may be incomplete: retry later.",
+                    url=self._redact(url),
+                )
             if resolved in seen:
                 raise ResponseFormatError(
                     f"The API returned the same next link twice ({self._redact(next_uri)!r}); "
@@ -685,11 +696,11 @@ def _parse_json(resp: requests.Response) -> tuple[bool, Any]:
 
 def _host_of(url: str) -> str:
     """Return ``host[:port]`` of a URL, without any user or password it may carry."""
-    parts = urlsplit(url)
     try:
+        parts = urlsplit(url)
         port = parts.port
-    except ValueError:
-        port = None
+    except ValueError:  # "http://[::1", a port out of range
+        return "an unparseable URL"
     host = parts.hostname or "?"
     return f"{host}:{port}" if port else host
 
