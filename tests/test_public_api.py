@@ -1,4 +1,4 @@
-"""The public surface: a sorted, complete ``__all__``, each name documented somewhere a user looks."""
+"""The public surface: a sorted, complete ``__all__``, each name documented where users look."""
 
 from __future__ import annotations
 
@@ -52,3 +52,11 @@ def test_every_public_name_is_shown_in_the_readme_or_a_notebook() -> None:
         if not name.startswith("_") and not re.search(rf"\b{re.escape(name)}\b", text)
     ]
     assert not missing, f"undocumented public names: {missing}"
+
+
+def test_readme_column_table_matches_the_schema() -> None:
+    from apifonica_nb import _readme
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert _readme.render(readme) == readme, "run: python -m apifonica_nb._readme"
+    assert set(_readme.COLUMN_NOTES) == set(ap.CALL_DTYPES)
