@@ -166,6 +166,7 @@ def test_columns_accept_assignment() -> None:
 )
 def test_dtype_contract_holds_for_sparse_input(records: list[dict[str, Any]]) -> None:
     df = calls_to_frame(records)
+    assert dict(df.dtypes) == CALL_DTYPES
     assert_schema(df)
     assert list(df.columns) == KNOWN
     assert len(df) == len(records)
@@ -260,6 +261,7 @@ def test_wrong_types_in_string_fields_become_na_with_one_warning() -> None:
     assert [str(w.message) for w in seen] == [
         "call_sid: 3 of 4 values were not strings and became NA"
     ]
+    assert seen[0].filename == __file__  # the warning points at the caller's line
     assert df["call_sid"].isna().tolist() == [True, True, True, False]
 
 
