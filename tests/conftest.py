@@ -87,7 +87,8 @@ def odd_server() -> Iterator[OddServer]:
         return Response(body, status=status, headers=headers)
 
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # A short poll interval: shutdown() waits up to one interval, at every test teardown.
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     state.url = f"http://127.0.0.1:{server.server_port}/v2"
     try:
