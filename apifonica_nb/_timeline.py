@@ -1,0 +1,300 @@
+"""The status timeline: one row per call along time, or calls in progress per time bucket.
+
+:func:`status_timeline` is public as :func:`apifonica_nb.charts.status_timeline`.
+"""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from ._chart_parts import (
+    _TEMPLATE,
+    _column,
+    _empty_figure,
+    _epoch_seconds,
+    _escape,
+    _fmt_eur,
+    _focus,
+    _groups,
+    _has_values,
+    _ms,
+    _subtitle,
+    _time_axis,
+    _title,
+    _utc,
+    _wall,
+    _zone,
+    status_color,
+)
+
+# The aggregated timeline aims for about this many buckets over the whole period.
+_TIMELINE_BUCKETS = 500
+# Adaptive bucket widths (seconds) for the aggregated timeline: "nice" clock units.
+_NICE_SECONDS = (
+    *(60 * m for m in (1, 2, 5, 10, 15, 30)),
+    *(3600 * h for h in (1, 2, 3, 6, 12)),
+    *(86400 * d for d in (1, 2, 7, 14, 28)),
+)
+
+
+def status_timeline(df: pd.DataFrame, *, tz: str | None = None, max_calls: int = 2000) -> go.Figure:
+    """Draw one row per call along time: setup (created→started) and talk (started→ended).
+
+    Bars are coloured by the call's status; the setup phase is a thin pale bar, the talk phase
+    a full one. Calls without ``ended`` (in progress, or never answered) run to ``updated``,
+    hatched, with a ▸ mark. Durations are computed in UTC and only the endpoints are converted
+    to ``tz``, so bars keep their true length across DST changes. Above ``max_calls`` calls the
+    chart switches to calls in progress per time bucket, stacked by status (said in the title).
+
+    >>> status_timeline(df, tz="Europe/Berlin")  # doctest: +SKIP
+    """
+    title = "Call status timeline"
+    if not _has_values(df, ["created"]):
+        return _empty_figure(title, "No calls to show")
+    calls = df.loc[_column(df, "created").notna()]
+    if len(calls) > max_calls:
+        return _timeline_aggregated(calls, tz=tz, max_calls=max_calls)
+    return _timeline_gantt(calls, tz=tz)
+
+
+def _call_ends(calls: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series, pd.Series]:
+    """Return created, started, the last known time of each call and whether it has ended."""
+    created = _utc(calls["created"])
+    started = _utc(_column(calls, "started"))
+    ended = _utc(_column(calls, "ended"))
+    updated = _utc(_column(calls, "updated"))
+    # A call without an end is drawn up to its last update (or to where it is known to be).
+    last = ended.fillna(updated).fillna(started).fillna(created)
+    last = last.where(last >= created, created)
+    return created, started, last, ended.isna()
+
+
+def _timeline_gantt(calls: pd.DataFrame, *, tz: str | None) -> go.Figure:
+    calls = calls.sort_values("created", kind="stable")
+    created, started, last, is_open = _call_ends(calls)
+    answered = started.notna().to_numpy()
+    setup_end = started.where(started.notna(), last)
+    setup_end = setup_end.where(setup_end >= created, created)
+    talk_end = last.where(last >= started, started)
+    setup_ms = (setup_end - created).dt.total_seconds().to_numpy() * _ms
+    talk_ms = (talk_end - started).dt.total_seconds().to_numpy() * _ms
+    open_ = is_open.to_numpy()
+    # One row per call, named by its SID, so the unified hover is titled by the call.
+    sid = _escape(_column(calls, "call_sid"))
+    repeat = sid.groupby(sid).cumcount()
+    rows = sid.where(repeat == 0, sid + " #" + (repeat + 1).astype("str")).to_numpy()
+
+    status_labels, status_idx = _groups(_column(calls, "status"))
+    duration = _column(calls, "duration").astype("str").fillna("–")
+    cost = pd.to_numeric(_column(calls, "cost_eur"), errors="coerce")
+    # The call's details ride once, on its creation dot; the bars only say how long they last.
+    details = (
+        _escape(_column(calls, "from"))
+        + " → "
+        + _escape(_column(calls, "to"))
+        + "<br>"
+        + pd.Series(np.array(status_labels, dtype=object)[status_idx], index=calls.index)
+        .astype("str")
+        .pipe(_escape)
+        + ", billed "
+        + duration
+        + " s, "
+        + cost.map(_fmt_eur, na_action="ignore").astype("str").fillna("no price yet")
+        + "<br>tag: "
+        + _escape(_column(calls, "tag"))
+    ).to_numpy()
+    # Whole-second text (API times have no fractions) is a third shorter than plotly's ISO.
+    created_wall, started_wall, last_wall = (
+        _wall(times, tz).dt.strftime("%Y-%m-%d %H:%M:%S").to_numpy()
+        for times in (created, started, last)
+    )
+    fig = go.Figure()
+    for k, status in enumerate(status_labels):
+        mine = status_idx == k
+        color = status_color(status)
+        phases = (
+            # Never-answered calls are all setup; their setup is open when they have no end.
+            ("setup", mine & ((setup_ms > 0) | ~answered), created_wall, setup_ms, 0.45,
+             open_ & ~answered, 0.45),
+            ("talk", mine & answered, started_wall, talk_ms, 0.85, open_, 1.0),
+        )  # fmt: skip
+        for phase, rows_in, base, length, width, is_open_, opacity in phases:
+            if not rows_in.any():
+                continue
+            fig.add_trace(
+                go.Bar(
+                    name=f"{status} · {phase}",
+                    legendgroup=status,
+                    showlegend=False,
+                    orientation="h",
+                    base=base[rows_in],
+                    x=length[rows_in],
+                    y=rows[rows_in],
+                    width=width,
+                    marker={
+                        "color": color,
+                        "opacity": opacity,
+                        "line": {"width": 0},
+                        "pattern": {
+                            "shape": np.where(is_open_[rows_in], "/", "")
+                            if is_open_[rows_in].any()
+                            else ""
+                        },
+                    },
+                    customdata=length[rows_in] / _ms,
+                    hovertemplate=f"{phase}: %{{customdata:,.0f}} s<extra></extra>",
+                    meta={"phase": phase, "status": status},
+                )
+            )
+        # A dot at each call's creation: calls last minutes, periods span days, so at full
+        # zoom the bars are thinner than a pixel and the dots are what shows (zoom in for bars).
+        fig.add_trace(
+            go.Scatter(
+                name=status,
+                legendgroup=status,
+                mode="markers",
+                x=created_wall[mine],
+                y=rows[mine],
+                marker={"color": color, "size": 5, "line": {"width": 0}},
+                hovertext=details[mine],
+                hovertemplate="created %{x|%Y-%m-%d %H:%M:%S}<br>%{hovertext}<extra></extra>",
+                meta={"phase": "created", "status": status},
+            )
+        )
+    if open_.any():
+        fig.add_trace(
+            go.Scatter(
+                name="no end yet (drawn to last update)",
+                mode="markers",
+                x=last_wall[open_],
+                y=rows[open_],
+                marker={
+                    "symbol": "triangle-right-open",
+                    "size": 8,
+                    "color": "#333",
+                    "line": {"width": 1.5},
+                },
+                hovertemplate="no end yet; last update %{x|%H:%M:%S}<extra></extra>",
+                meta={"phase": "open"},
+            )
+        )
+    n = len(calls)
+    focus = _focus(_wall(created, tz))
+    yaxis: dict[str, object] = {
+        "title": "calls (by creation time)",
+        "type": "category",
+        # Without an explicit order plotly lists rows by first appearance, i.e. by status.
+        "categoryorder": "array",
+        "categoryarray": rows,
+        "autorange": "reversed",
+        "showticklabels": n <= 40,
+    }
+    fig.update_layout(
+        title=_title(
+            f"Call status timeline ({n:,} calls)",
+            _subtitle(
+                "pale thin bar: setup (created→started) · solid bar: talk (started→ended) · "
+                "hatched ▸: no end yet, drawn to the last update",
+                focus.note() if focus else "",
+            ),
+        ),
+        template=_TEMPLATE,
+        barmode="overlay",
+        hovermode="y unified",
+        xaxis=_time_axis(f"time ({_zone(tz)})", focus),
+        yaxis=yaxis,
+        legend={"title": "status", "traceorder": "normal", "itemsizing": "constant"},
+        height=int(min(max(420, 14 * n + 200), 1000)),
+    )
+    return fig
+
+
+def _nice_bucket_seconds(span_seconds: float) -> int:
+    """Return a clock-friendly bucket width giving about ``_TIMELINE_BUCKETS`` buckets."""
+    want = span_seconds / _TIMELINE_BUCKETS
+    for step in _NICE_SECONDS:
+        if step >= want:
+            return step
+    return int(np.ceil(want / _NICE_SECONDS[-1])) * _NICE_SECONDS[-1]
+
+
+def _seconds_word(seconds: int) -> str:
+    """Name a bucket width: "minute", "5 min", "hour", "6 h", "day", "7 days"."""
+    for unit, one, many in ((86400, "day", " days"), (3600, "hour", " h"), (60, "minute", " min")):
+        if seconds % unit == 0:
+            count = seconds // unit
+            return one if count == 1 else f"{count}{many}"
+    return f"{seconds} s"
+
+
+def _timeline_aggregated(calls: pd.DataFrame, *, tz: str | None, max_calls: int) -> go.Figure:
+    created, _started, last, _open = _call_ends(calls)
+    start = _epoch_seconds(created)
+    end = _epoch_seconds(last)
+    status_labels, status_idx = _groups(_column(calls, "status"))
+    focus = _focus(_wall(created, None))
+    outside = ""
+    if focus is not None:
+        # Count only inside the window (computed in UTC), or a stray old call would stretch
+        # the buckets to weeks; calls that only partly overlap it are clipped to it.
+        low, high = (int(t.timestamp()) for t in (focus.start, focus.end))
+        inside = (end >= low) & (start <= high)
+        start, end = np.clip(start[inside], low, high), np.clip(end[inside], low, high)
+        status_idx = status_idx[inside]
+        left_out = int((~inside).sum())
+        noun = "call" if left_out == 1 else "calls"
+        outside = f"not counted: {left_out:,} {noun} outside this window"
+    width = _nice_bucket_seconds(float(end.max() - start.min()))
+    origin = start.min() // width * width
+    first = (start - origin) // width
+    final = (end - origin) // width
+    n_buckets = int(final.max()) + 1
+    middles = pd.Series(
+        pd.to_datetime(
+            (origin + width * np.arange(n_buckets) + width / 2) * 1e6, unit="us", utc=True
+        )
+    )
+    x = _wall(middles, tz).to_numpy()
+
+    fig = go.Figure()
+    for k, status in enumerate(status_labels):
+        mine = status_idx == k
+        # A call counts in every bucket its [created, end] interval touches: +1 at the first
+        # bucket, -1 after the last, then a running sum.
+        delta = np.bincount(first[mine], minlength=n_buckets + 1) - np.bincount(
+            final[mine] + 1, minlength=n_buckets + 1
+        )
+        counts = np.cumsum(delta)[:n_buckets]
+        fig.add_trace(
+            go.Bar(
+                name=status,
+                x=x,
+                y=counts,
+                width=width * _ms,
+                marker={"color": status_color(status), "line": {"width": 0}},
+                hovertemplate=f"{html.escape(status)}: %{{y}} calls<extra>%{{x}}</extra>",
+            )
+        )
+    word = _seconds_word(width)
+    fig.update_layout(
+        title=_title(
+            f"Calls in progress per {word}, by status (aggregated view)",
+            _subtitle(
+                f"{len(calls):,} calls exceed max_calls={max_calls:,}: a per-call timeline "
+                "would be unreadable, so each bar counts the calls alive during that bucket",
+                outside,
+            ),
+        ),
+        template=_TEMPLATE,
+        barmode="stack",
+        bargap=0,
+        xaxis={"title": f"time ({_zone(tz)})", "type": "date"},
+        yaxis={"title": "calls in progress"},
+        legend={"title": "status", "traceorder": "normal"},
+        meta={"aggregated": True, "bucket_seconds": width},
+    )
+    return fig
