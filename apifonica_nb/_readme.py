@@ -49,7 +49,7 @@ COLUMN_NOTES: dict[str, str] = {
 def _dtype_name(dtype: object) -> str:
     if isinstance(dtype, pd.CategoricalDtype):
         return "category"
-    return str(pd.api.types.pandas_dtype(dtype))  # type: ignore[arg-type]
+    return str(pd.api.types.pandas_dtype(dtype))  # type: ignore[call-overload,unused-ignore]
 
 
 def column_table() -> str:

@@ -21,6 +21,7 @@ import pytest
 
 import apifonica_nb as ap
 import apifonica_nb.cache
+import apifonica_nb.cache._store
 from apifonica_nb.cache import CallStore, cache_path, combine_frames, settled_mask
 from apifonica_nb.errors import CacheError, FetchFailuresWarning
 from apifonica_nb.fetch import DEMO_NOW
@@ -50,7 +51,7 @@ def load_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
     """Run a test with SIDs looked up by key (small batches) and through the columnar
     segments (what batches of more than a few thousand calls use)."""
     if request.param == "by segments":
-        monkeypatch.setattr(cache, "_DIRECT_LOOKUP", 0)
+        monkeypatch.setattr(apifonica_nb.cache._store, "_DIRECT_LOOKUP", 0)
     return str(request.param)
 
 

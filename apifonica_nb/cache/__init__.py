@@ -51,19 +51,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
-import types
 from typing import Any
 
 from ..errors import CacheError
-from . import _store
 from ._database import CACHE_DIR_ENV, cache_path
 from ._database import FILE_NAME as FILE_NAME
 from ._frames import combine_frames, frame_from_table, raw_extras, settled_mask, table_extras
 from ._ingest import CallWriter, HistorySync
 from ._schema import APPLICATION_ID as APPLICATION_ID
 from ._schema import SCHEMA_VERSION as SCHEMA_VERSION
-from ._store import _DIRECT_LOOKUP as _DIRECT_LOOKUP
 from ._store import CallStore
 
 __all__ = [
@@ -120,17 +116,3 @@ def info() -> dict[str, Any]:
         return {"path": str(path), "calls": 0, "accounts": 0, "size_bytes": 0}
     with CallStore(path) as store:
         return store.info()
-
-
-class _Package(types.ModuleType):
-    """This package as a module object: a knob set on it reaches the module that reads it."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        # Tests set apifonica_nb.cache._DIRECT_LOOKUP (as when the cache was one module) to run
-        # the by-segment load path; CallStore.get_table reads the name in _store.
-        if name == "_DIRECT_LOOKUP":
-            setattr(_store, name, value)
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
