@@ -96,3 +96,35 @@ def odd_server() -> Iterator[OddServer]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+# -- a real browser ----------------------------------------------------------------------------
+
+CHROMIUM_PATHS = ("/usr/lib/chromium/chromium", "/usr/bin/chromium")
+# As root, without a sandbox; and no background traffic, which this closed network refuses.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright (skipped, with the reason, when unavailable)."""
+    executable = next((p for p in CHROMIUM_PATHS if os.access(p, os.X_OK)), None)
+    if executable is None:
+        pytest.skip(f"no Chromium at {' or '.join(CHROMIUM_PATHS)} (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        try:
+            browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        except Exception as exc:  # any launch failure means: no usable browser here
+            pytest.skip(f"Playwright could not launch {executable}: {str(exc)[:300]}")
+        try:
+            yield browser
+        finally:
+            browser.close()

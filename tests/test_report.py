@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -184,34 +183,6 @@ def test_empty_frame_gives_a_report_that_says_so(tmp_path: Path) -> None:
 
 
 # ----------------------------------------------------------------- in a real browser
-
-CHROMIUM_PATHS = ("/usr/lib/chromium/chromium", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    """Debian's Chromium driven by Playwright (skipped, with the reason, when unavailable)."""
-    sync_api = pytest.importorskip("playwright.sync_api")
-    executable = next((p for p in CHROMIUM_PATHS if Path(p).exists()), None)
-    if executable is None:
-        pytest.skip(f"no Chromium at {' or '.join(CHROMIUM_PATHS)} (apt install chromium)")
-    with sync_api.sync_playwright() as playwright:
-        try:
-            browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        except sync_api.Error as exc:
-            pytest.skip(f"Chromium at {executable} did not start: {exc}")
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def _open_offline(browser: Any, path: Path) -> tuple[Any, list[str], list[str]]:

@@ -34,18 +34,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
 CALLS = 500
-CHROMIUM = next(
-    (p for p in ("/usr/lib/chromium/chromium", "/usr/bin/chromium") if os.access(p, os.X_OK)),
-    None,
-)
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 NOTEBOOK_CELLS = (
     "import apifonica_nb as ap\n"
     "from apifonica_nb.widgets import CallExplorer\n"
@@ -130,23 +118,6 @@ class Lab:
 
     def log_tail(self) -> str:
         return self.log.read_text(errors="replace")[-3000:]
-
-
-@pytest.fixture
-def chromium() -> Iterator[Any]:
-    """Debian's Chromium through Playwright, or a skip that says why not."""
-    if CHROMIUM is None:
-        pytest.skip("Debian's Chromium is not installed (/usr/lib/chromium/chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        try:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        except Exception as exc:  # any launch failure means: no browser here
-            pytest.skip(f"Playwright could not launch {CHROMIUM}: {str(exc)[:300]}")
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture
