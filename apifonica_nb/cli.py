@@ -230,7 +230,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         common.append("--allow-root")  # containers and Binder-like boxes run as root
     if args.voila:
         if shutil.which("voila") is None:
-            raise SystemExit("apifonica-nb demo --voila needs Voila: pip install 'apifonica_nb[demo]'")
+            raise SystemExit(
+                "apifonica-nb demo --voila needs Voila: pip install 'apifonica_nb[demo]'"
+            )
         cmd = [
             "voila",
             str(notebooks / "04-explorer.ipynb"),
