@@ -5,14 +5,15 @@ over rows in Python on the usual path: string-like fields go from the dicts to A
 Arrow's own loop, canonical RFC 2822 dates are parsed arithmetically on a byte matrix,
 and ``destination_country`` asks ``phonenumbers`` once per country code or number block.
 Python only looks value by value at what those fast paths refuse (odd date spellings,
-wrong types), and at the numbers, whose Python types decide what is valid.
+wrong types), and at the numbers, whose Python types decide what is valid. The date parser
+lives in :mod:`apifonica_nb._dates` and the phone-number lookup in :mod:`apifonica_nb._phones`;
+this module holds the schema, turns each field into a column and builds the frame.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import decimal
-import functools
 import itertools
 import numbers
 import operator
@@ -26,6 +27,18 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+# Dates and phone numbers are parsed in modules of their own. _parse_date_text is imported
+# only to keep ``apifonica_nb.records._parse_date_text`` working for the tests that check
+# the date parsers against the standard library by that path.
+from apifonica_nb._dates import (
+    _EPOCH,
+    _NAT,
+    _US_PER_S,
+    _parse_date_text,  # noqa: F401
+    _parse_dates,
+    _utc_array,
+)
+from apifonica_nb._phones import _number_regions
 from apifonica_nb.errors import DataQualityWarning, ResponseFormatError
 
 __all__ = [
@@ -127,8 +140,6 @@ _ARROW_STRUCT = pa.struct([(k, pa.large_string()) for k in _ARROW_FIELDS])
 _ARROW_ERRORS = (pa.ArrowException, TypeError, ValueError, UnicodeError, OverflowError)
 _Values: TypeAlias = "Sequence[Any] | pa.Array"  # a list, or already an Arrow array
 
-_NAT = np.iinfo(np.int64).min  # datetime64's NaT as an int64
-_US_PER_S = 1_000_000
 _LARGE_STR = pa.large_string()
 _NONE_TYPE = type(None)
 # Bytes that may start or end a string that needs stripping: ASCII whitespace and controls,
@@ -472,188 +483,7 @@ def _number_column(
     return np.array(out_list, dtype=dtype), np.array(mask_list, dtype=bool)
 
 
-# --------------------------------------------------------------------------- dates
-
-_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-_FULL_MONTHS = (
-    "january february march april may june july august september october november december"
-)
-_MONTH_NUMBER: dict[str, int] = {m: i for i, m in enumerate(_MONTHS, 1)}
-_MONTH_NUMBER.update({m: i for i, m in enumerate(_FULL_MONTHS.split(), 1)})
-_MONTH_NUMBER["sept"] = 9
-# Three lower-case ASCII letters packed into one int, sorted, for a vectorised lookup.
-_MONTH_CODES = np.array(
-    [(ord(m[0]) << 16) | (ord(m[1]) << 8) | ord(m[2]) for m in _MONTHS], dtype=np.int32
-)
-_MONTH_ORDER = np.argsort(_MONTH_CODES)
-_MONTH_SORTED = _MONTH_CODES[_MONTH_ORDER]
-# RFC 2822 zone names (including the obsolete US ones) -> offset in minutes.
-_ZONES = dict(UT=0, UTC=0, GMT=0, Z=0, EST=-300, EDT=-240, CST=-360, CDT=-300)
-_ZONES.update(MST=-420, MDT=-360, PST=-480, PDT=-420)
-_DATE_RE = re.compile(
-    r"""
-    (?:[A-Za-z]{2,9}\.?\s*,?\s*)?                # weekday, ignored (it is sometimes wrong)
-    (?P<day>\d{1,2})\s*[\s-]\s*
-    (?P<month>[A-Za-z]{3,9})\.?\s*[\s-]\s*
-    (?P<year>\d{4})\s+
-    (?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2}))?\s*
-    (?:(?P<sign>[+-])(?P<oh>\d{2}):?(?P<om>\d{2})|(?P<zone>[A-Za-z]{1,3}))
-    """,
-    re.VERBOSE,
-)
-_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
-# The canonical form's last 26 bytes, "21 Apr 2017 13:01:25 +0000", and the byte range
-# allowed at each position (month letters are checked by the lookup, the sign apart).
-_TAIL = 26
-_TAIL_LOW = np.frombuffer(b"00 AAA 0000 00:00:00 +0000", dtype=np.uint8)
-_TAIL_SPAN = np.frombuffer(b"99 zzz 9999 99:99:99 -9999", dtype=np.uint8) - _TAIL_LOW
-
-
-def _parse_date_text(text: str) -> int | None:
-    """Parse one RFC 2822 date (and its common variants) to UTC microseconds; None if invalid.
-
-    The row-wise fallback of :func:`_parse_dates`, and the reference it is tested against.
-    """
-    s = text.strip().strip("\"'").strip()
-    m = _DATE_RE.fullmatch(s)
-    if m is None:
-        return None
-    month = _MONTH_NUMBER.get(m["month"].lower())
-    if month is None:
-        return None
-    if m["zone"] is not None:
-        offset = _ZONES.get(m["zone"].upper())
-        if offset is None:
-            return None
-    else:
-        oh, om = int(m["oh"]), int(m["om"])
-        if oh > 23 or om > 59:
-            return None
-        offset = (oh * 60 + om) * (-1 if m["sign"] == "-" else 1)
-    second = int(m["second"] or 0)
-    leap = second == 60  # RFC 2822 allows a leap second; datetime does not
-    try:
-        stamp = _dt.datetime(
-            int(m["year"]),
-            month,
-            int(m["day"]),
-            int(m["hour"]),
-            int(m["minute"]),
-            59 if leap else second,
-            tzinfo=_dt.timezone(_dt.timedelta(minutes=offset)),
-        )
-    except ValueError:
-        return None
-    return (stamp - _EPOCH) // _dt.timedelta(microseconds=1) + leap * _US_PER_S
-
-
-def _days_from_civil(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
-    """Days since 1970-01-01 of proleptic Gregorian dates (H. Hinnant's algorithm)."""
-    y = year - (month <= 2)
-    era = y // 400
-    yoe = y - era * 400
-    doy = (153 * ((month + 9) % 12) + 2) // 5 + day - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    return era * 146097 + doe - 719468
-
-
-@functools.cache
-def _calendar() -> tuple[np.ndarray, np.ndarray]:
-    """Per month of years 1-9999 (index (year - 1) * 12 + month - 1): first day, length."""
-    year = np.repeat(np.arange(1, 10001, dtype=np.int64), 12)
-    month = np.tile(np.arange(1, 13, dtype=np.int64), 10000)
-    first = _days_from_civil(year, month, np.ones_like(year))
-    return first[:-12], np.diff(first)[: len(first) - 12]
-
-
-def _parse_canonical(strings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Parse rows of bytes ``[Www, ]DD Mon YYYY HH:MM:SS +HHMM``; return (microseconds, ok).
-
-    ``strings`` is a (n, 31) or (n, 26) uint8 matrix. The weekday must look like one (three
-    letters, comma, space) but is otherwise ignored: the vendor's are sometimes wrong.
-    """
-    # One contiguous row per byte position: numpy is far faster along rows than across
-    # the short columns of each string.
-    t = np.ascontiguousarray(strings.T)
-    ok = np.ones(t.shape[1], dtype=bool)
-    if len(t) > _TAIL:
-        for i in range(3):
-            ok &= ((t[i] | 0x20) - 97) <= 25
-        ok &= (t[3] == 44) & (t[4] == 32)
-        t = t[5:]
-    for i in range(_TAIL):  # uint8 arithmetic: a byte below the range wraps above it
-        ok &= (t[i] - _TAIL_LOW[i]) <= _TAIL_SPAN[i]
-    sign = t[21]
-    ok &= sign != 44  # "," sits between "+" and "-"
-    # Lower-case the month letters (| 0x20 maps only A-Z onto a-z) and look them up.
-    code = ((t[3] | 0x20).astype(np.int32) << 16) | ((t[4] | 0x20).astype(np.int32) << 8)
-    code |= t[5] | 0x20
-    pos = np.minimum(np.searchsorted(_MONTH_SORTED, code), 11)
-    ok &= _MONTH_SORTED[pos] == code
-
-    def pair(i: int) -> np.ndarray:
-        return (t[i].astype(np.int32) - 48) * 10 + (t[i + 1] - 48)
-
-    day, hour, minute, second = pair(0), pair(12), pair(15), pair(18)
-    year = pair(7) * 100 + pair(9)
-    off_h, off_m = pair(22), pair(24)
-    ok &= year >= 1
-    month_index = np.where(ok, (year - 1) * 12 + _MONTH_ORDER[pos], 0)
-    first_day, month_length = _calendar()
-    ok &= (day >= 1) & (day <= month_length[month_index])
-    ok &= (hour < 24) & (minute < 60) & (second < 60) & (off_h < 24) & (off_m < 60)
-    offset = (off_h * 3600 + off_m * 60) * (44 - sign.astype(np.int32))  # "+" 43, "-" 45
-    seconds = (first_day[month_index] + (day - 1)) * 86400 + (
-        hour * 3600 + minute * 60 + second - offset
-    )
-    return seconds * _US_PER_S, ok
-
-
-def _parse_dates(arr: pa.Array, *, fast: bool = True) -> tuple[np.ndarray, int]:
-    """Parse an Arrow string array of dates to int64 UTC microseconds (NaT when invalid).
-
-    Canonical rows (``Fri, 21 Apr 2017 13:01:25 +0000``, with or without the weekday) are
-    parsed arithmetically on a uint8 matrix; the rest go one distinct string at a time
-    through :func:`_parse_date_text`. Returns the values and the number of invalid strings
-    (null and blank ones are missing, not invalid). ``fast=False`` forces the fallback.
-    """
-    n = len(arr)
-    out = np.full(n, _NAT, dtype=np.int64)
-    if n == 0 or arr.null_count == n:
-        return out, 0
-    bufs = arr.buffers()
-    offsets = np.frombuffer(bufs[1], dtype=np.int64)[arr.offset : arr.offset + n + 1]
-    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
-    starts, ends = offsets[:-1], offsets[1:]
-    lengths = ends - starts
-    valid = np.asarray(arr.is_valid())
-    todo = valid & (lengths > 0)
-    for width in (_TAIL + 5, _TAIL) if fast else ():  # with and without the weekday
-        rows = np.flatnonzero(todo & (lengths == width))
-        if len(rows):
-            windows = np.lib.stride_tricks.sliding_window_view(data, width)
-            micros, ok = _parse_canonical(windows[starts[rows]])
-            done = rows[ok]
-            out[done] = micros[ok]
-            todo[done] = False
-    bad = 0
-    rest = np.flatnonzero(todo)
-    if len(rest):
-        texts = arr.take(pa.array(rest)).to_pylist()
-        parsed: dict[str, int | None] = {}
-        values = np.empty(len(rest), dtype=np.int64)
-        for i, text in enumerate(texts):
-            if text not in parsed:
-                parsed[text] = _parse_date_text(text)
-            us = parsed[text]
-            if us is None:
-                values[i] = _NAT
-                if text.strip().strip("\"'").strip():
-                    bad += 1
-            else:
-                values[i] = us
-        out[rest] = values
-    return out, bad
+# --------------------------------------------------------------------------- dates and countries
 
 
 def _date_column(name: str, values: _Values, issues: _Issues) -> np.ndarray:
@@ -681,315 +511,14 @@ def _date_column(name: str, values: _Values, issues: _Issues) -> np.ndarray:
     return micros
 
 
-def _utc_array(micros: np.ndarray) -> pd.api.extensions.ExtensionArray:
-    """Wrap int64 microseconds (NaT = int64 min) as a ``datetime64[us, UTC]`` array."""
-    return pd.array(micros.view("M8[us]")).tz_localize("UTC")
-
-
-# --------------------------------------------------------------------------- phone numbers
-
-# The number types phonenumbers checks a number against, by metadata attribute.
-_NUMBER_TYPES: tuple[str, ...] = ("fixed_line", "mobile", "toll_free", "premium_rate")
-_NUMBER_TYPES += ("shared_cost", "personal_number", "voip", "pager", "uan", "voicemail")
-_DIGITS = "0123456789"
-_PREFIX_CAP = 4096  # stop expanding a pattern's prefixes past this many
-
-
-def _regex_prefixes(pattern: str) -> set[str]:
-    """Return the fixed digit prefixes that every number matching ``pattern`` starts with one of.
-
-    libphonenumber's patterns are prefix trees of literal digits and digit classes ending in
-    ``\\d{n}`` tails. A prefix stops growing at the first ``\\d``, optional or variable part,
-    so each returned prefix is sound (possibly shorter than the real block). On any syntax
-    this small parser does not know, return ``{""}``: "could be any number".
-    """
-    pos = 0
-
-    def peek() -> str:
-        return pattern[pos] if pos < len(pattern) else ""
-
-    def concat(left: set[tuple[str, bool]], right: set[tuple[str, bool]]) -> set[tuple[str, bool]]:
-        out: set[tuple[str, bool]] = set()
-        for p, open_ in left:
-            if open_:
-                out.update((p + q, o) for q, o in right)
-            else:
-                out.add((p, False))
-        if len(out) > _PREFIX_CAP:
-            return {(p, False) for p, _ in left}
-        return out
-
-    def alternation() -> set[tuple[str, bool]]:
-        result = sequence()
-        while peek() == "|":
-            nonlocal pos
-            pos += 1
-            result |= sequence()
-        return result
-
-    def sequence() -> set[tuple[str, bool]]:
-        nonlocal pos
-        result: set[tuple[str, bool]] = {("", True)}
-        while peek() not in ("", "|", ")"):
-            item = atom()
-            low, high = quantifier()
-            repeated: set[tuple[str, bool]] = {("", True)}
-            for _ in range(low):
-                repeated = concat(repeated, item)
-            if high != low:  # an optional or variable part ends the fixed prefix
-                repeated = {(p, False) for p, _ in repeated}
-            result = concat(result, repeated)
-        return result
-
-    def atom() -> set[tuple[str, bool]]:
-        nonlocal pos
-        c = peek()
-        if c.isdigit():
-            pos += 1
-            return {(c, True)}
-        if pattern.startswith("\\d", pos):
-            pos += 2
-            return {("", False)}
-        if c == "[":
-            end = pattern.index("]", pos)
-            body = pattern[pos + 1 : end]
-            pos = end + 1
-            chars = set(re.findall(r"\d-\d|\d", body))
-            digits = {str(x) for r in chars for x in range(int(r[0]), int(r[-1]) + 1)}
-            if body.startswith("^"):
-                digits = set(_DIGITS) - digits
-            if len(digits) == 10 or "\\d" in body:
-                return {("", False)}
-            return {(d, True) for d in digits}
-        if c == "(":
-            pos += 3 if pattern.startswith("(?:", pos) else 1
-            inner = alternation()
-            if peek() != ")":
-                raise ValueError(pattern)
-            pos += 1
-            return inner
-        raise ValueError(pattern)
-
-    def quantifier() -> tuple[int, int]:
-        nonlocal pos
-        c = peek()
-        if c == "?":
-            pos += 1
-            return 0, 1
-        if c == "{":
-            end = pattern.index("}", pos)
-            low, comma, high = pattern[pos + 1 : end].partition(",")
-            pos = end + 1
-            return int(low), int(high) if high else (-1 if comma else int(low))
-        if c in ("*", "+"):
-            pos += 1
-            return (0 if c == "*" else 1), -1
-        return 1, 1
-
-    try:
-        result = alternation()
-        if pos != len(pattern):
-            raise ValueError(pattern)
-    except (ValueError, IndexError):
-        return {""}
-    return {p for p, _ in result}
-
-
-@functools.cache
-def _country_code_plan(
-    cc: int,
-) -> tuple[str, dict[int, np.ndarray], dict[int, np.ndarray], tuple[str, ...]]:
-    """Describe how the region of a shared country code is decided from the digits.
-
-    Returns the main region and two maps depth -> sorted national-number prefixes (as ints)
-    of that many digits: prefixes that may belong to a region other than the main one, and
-    prefixes of any region's number blocks (the longest one that matches says how many digits
-    decide the region), and the regions' trunk prefixes ("0", "1", "8"): phonenumbers strips
-    one written after the country code, so such numbers are looked up one by one. Built once
-    per country code from phonenumbers' own metadata.
-    """
-    import phonenumbers
-
-    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE[cc]
-    minority: dict[int, set[int]] = {}
-    every: dict[int, set[int]] = {}
-    trunk: set[str] = set()
-    for index, region in enumerate(regions):
-        meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
-        if meta is None:
-            continue
-        if meta.national_prefix:
-            trunk.add(meta.national_prefix)
-        # phonenumbers decides by leading digits when a region has them, else by validity.
-        if meta.leading_digits:
-            patterns = [meta.leading_digits]
-        else:
-            descs = (getattr(meta, name) for name in _NUMBER_TYPES)
-            patterns = [d.national_number_pattern for d in descs if d and d.national_number_pattern]
-        for pattern in patterns:
-            for prefix in _regex_prefixes(pattern):
-                value = int(prefix or 0)
-                every.setdefault(len(prefix), set()).add(value)
-                if index:
-                    minority.setdefault(len(prefix), set()).add(value)
-
-    def arrays(by_depth: dict[int, set[int]]) -> dict[int, np.ndarray]:
-        return {d: np.array(sorted(v), dtype=np.int64) for d, v in sorted(by_depth.items())}
-
-    return regions[0], arrays(minority), arrays(every), tuple(sorted(trunk))
-
-
-@functools.cache
-def _country_code_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Lookup tables: is this 1-, 2- or 3-digit value a country code?"""
-    import phonenumbers
-
-    tables = (np.zeros(10, bool), np.zeros(100, bool), np.zeros(1000, bool))
-    for cc in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
-        tables[len(str(cc)) - 1][cc] = True
-    return tables
-
-
-def _region_of(digits: str) -> str | None:
-    """Return phonenumbers' region for one E.164 number given as digits, if it knows one."""
-    import phonenumbers
-
-    try:
-        region = phonenumbers.region_code_for_number(phonenumbers.parse("+" + digits))
-    except phonenumbers.NumberParseException:
-        return None
-    return region if region not in (None, "ZZ", "001") else None
-
-
-class _Regions:
-    """Region labels and the int code of each (0 is "unknown")."""
-
-    def __init__(self) -> None:
-        self.labels: list[str | None] = [None]
-        self._codes: dict[str, int] = {}
-
-    def code(self, region: str | None) -> int:
-        if region is None or region in ("ZZ", "001"):  # unknown, non-geographic
-            return 0
-        if region not in self._codes:
-            self._codes[region] = len(self.labels)
-            self.labels.append(region)
-        return self._codes[region]
-
-
-_PHONE_WIDTH = 16  # E.164 numbers have at most 15 digits
-
-
-def _shared_code_regions(
-    cc: int, national: np.ndarray, lengths: np.ndarray, sample: Any, regions: _Regions
-) -> np.ndarray:
-    """Region codes of numbers whose country code several regions share, one lookup per block.
-
-    ``national`` holds the national digits (uint8 matrix), ``lengths`` how many are real;
-    ``sample(i)`` gives the full digits of row ``i`` to ask phonenumbers about.
-    """
-    main, minority, every, trunk = _country_code_plan(cc)
-    n = len(national)
-    depth = np.zeros(n, dtype=np.int64)
-    head = np.zeros(n, dtype=np.int64)
-    maybe_minority = np.zeros(n, dtype=bool)
-    for d in range(max(every, default=0) + 1):
-        if d:
-            head = head * 10 + national[:, d - 1]
-        long_enough = lengths >= d
-        if d in every:
-            depth[np.isin(head, every[d]) & long_enough] = d
-        if d in minority:
-            maybe_minority |= np.isin(head, minority[d]) & long_enough
-    for trunk_prefix in trunk:  # "+1 1 212...": not E.164, but phonenumbers reads it; so do we
-        size = len(trunk_prefix)
-        written = (national[:, :size] == [int(c) for c in trunk_prefix]).all(axis=1)
-        written &= lengths >= size
-        depth[written] = lengths[written]
-        maybe_minority |= written
-    result = np.full(n, regions.code(main), dtype=np.int64)
-    rows = np.flatnonzero(maybe_minority)
-    if not len(rows):
-        return result
-    # Numbers of one block (same deciding prefix and length) share a region: ask phonenumbers
-    # about one of them, or a few when it does not recognise the first.
-    deciding = depth[rows]
-    prefix = np.zeros(len(rows), dtype=np.int64)  # the deciding digits, zero-padded
-    for d in range(int(deciding.max())):
-        prefix = prefix * 10 + np.where(deciding > d, national[rows, d], 0)
-    key = (prefix * 20 + lengths[rows]) * 20 + deciding
-    _, first, groups = np.unique(key, return_index=True, return_inverse=True)
-    group_code = np.empty(len(first), dtype=np.int64)
-    for g, i in enumerate(first):
-        found = _region_of(sample(rows[i]))
-        if found is None:
-            for j in np.flatnonzero(groups == g)[1:3]:
-                found = _region_of(sample(rows[j]))
-                if found:
-                    break
-        group_code[g] = regions.code(found or main)
-    result[rows] = group_code[groups]
-    return result
-
-
 def _destination_country(
     from_arr: pa.Array, to_arr: pa.Array, direction: pd.Categorical
 ) -> pa.Array:
-    """ISO region of ``to`` (outbound) or ``from`` (inbound), one phonenumbers lookup per block.
-
-    Country codes come from the first 1-3 digits through a lookup table; a code that only one
-    region uses decides alone. For shared codes (1, 7, 44, 61, 358...) the number blocks of
-    phonenumbers' metadata say how many digits decide, and one number per block is parsed.
-    """
-    import phonenumbers
-
-    n = len(direction)
+    """ISO region of ``to`` for outbound calls and of ``from`` for inbound ones (else null)."""
     codes = np.asarray(direction.codes)
     outbound = codes == DIRECTIONS.index("outbound")
     known = outbound | (codes == DIRECTIONS.index("inbound"))
-    number = pc.utf8_ltrim(pc.if_else(pa.array(outbound, mask=~known), to_arr, from_arr), "+")
-    size = pc.utf8_length(number)
-    usable = pc.and_kleene(
-        pc.ascii_is_decimal(number),
-        pc.and_kleene(pc.greater_equal(size, 4), pc.less(size, _PHONE_WIDTH)),
-    )
-    rows = np.flatnonzero(np.asarray(usable.fill_null(False)))
-    regions = _Regions()
-    result = np.zeros(n, dtype=np.int64)
-    if len(rows):
-        bufs = number.buffers()
-        offsets = np.frombuffer(bufs[1], dtype=np.int64)[number.offset : number.offset + n + 1]
-        data = np.concatenate([np.frombuffer(bufs[2], np.uint8), np.zeros(_PHONE_WIDTH, np.uint8)])
-        starts = offsets[:-1][rows]
-        lengths = offsets[1:][rows] - starts
-        digits = np.lib.stride_tricks.sliding_window_view(data, _PHONE_WIDTH)[starts] - 48
-        one, two, three = _country_code_tables()
-        c1 = digits[:, 0].astype(np.int64)
-        c2 = c1 * 10 + digits[:, 1]
-        c3 = c2 * 10 + digits[:, 2]
-        cc_len = np.where(one[c1], 1, np.where(two[c2], 2, np.where(three[c3], 3, 0)))
-        cc_rows = np.where(cc_len == 1, c1, np.where(cc_len == 2, c2, np.where(cc_len, c3, 0)))
-
-        def sample(i: int) -> str:
-            return str(number[int(rows[i])].as_py())
-
-        for cc in np.unique(cc_rows):
-            shared = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(int(cc), ())
-            members = np.flatnonzero(cc_rows == cc)
-            if len(shared) == 1:
-                result[rows[members]] = regions.code(shared[0])
-            elif shared:
-                width = len(str(cc))
-                national = np.zeros((len(members), _PHONE_WIDTH), dtype=np.int64)
-                national[:, : _PHONE_WIDTH - width] = digits[members, width:]
-                result[rows[members]] = _shared_code_regions(
-                    int(cc),
-                    national,
-                    lengths[members] - width,
-                    lambda i, m=members: sample(m[i]),
-                    regions,
-                )
-    return pa.array(regions.labels, type=_LARGE_STR).take(pa.array(result))
+    return _number_regions(pc.if_else(pa.array(outbound, mask=~known), to_arr, from_arr))
 
 
 # --------------------------------------------------------------------------- extra fields
