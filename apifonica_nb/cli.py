@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import warnings
 import webbrowser
@@ -193,6 +194,9 @@ def _wait_until_up(url: str, proc: subprocess.Popen[bytes], seconds: float) -> N
         try:
             with urllib.request.urlopen(url, timeout=2):
                 return
+        except urllib.error.HTTPError as exc:
+            exc.close()
+            return  # it answers, even if not to this URL without credentials
         except OSError:
             time.sleep(0.25)
     raise SystemExit(f"apifonica-nb demo: the server did not answer within {seconds:.0f} s")
@@ -226,8 +230,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         print(f"Sandbox: {args.calls} seeded calls at {sb.url}", flush=True)
     token = secrets.token_hex(16)
     common = ["--no-browser", f"--port={args.port}"]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        common.append("--allow-root")  # containers and Binder-like boxes run as root
     if args.voila:
         if shutil.which("voila") is None:
             raise SystemExit(
@@ -254,11 +256,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             f"--IdentityProvider.token={token}",
             f"--ServerApp.root_dir={notebooks}",
         ]
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            cmd.append("--allow-root")  # containers and Binder-like boxes run as root
         url = f"http://127.0.0.1:{args.port}/lab/tree/01-quickstart.ipynb?token={token}"
     # Own process group: Ctrl-C reaches this command, which then stops the server cleanly.
     proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdin=subprocess.DEVNULL)
     try:
-        _wait_until_up(f"http://127.0.0.1:{args.port}/api/status?token={token}", proc, 90)
+        _wait_until_up(url, proc, 90)
         print(f"Open {url}\nPress Ctrl-C to stop.", flush=True)
         if not args.no_browser:
             webbrowser.open(url)

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -78,6 +79,38 @@ def test_demo_serves_the_notebooks_on_the_sandbox_and_stops_on_ctrl_c() -> None:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=2)
         with pytest.raises(OSError):
             urllib.request.urlopen(f"{sandbox_url}/accounts/x/calls", timeout=2)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+@pytest.mark.slow
+def test_demo_voila_serves_the_explorer_as_a_dashboard() -> None:
+    if shutil.which("voila") is None:
+        pytest.skip("Voila is not installed (pip install 'apifonica_nb[demo]')")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("APIFONICA_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "apifonica_nb", "demo", "--voila", "--no-browser", f"--port={port}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+    try:
+        url = read_until(proc, r"Open (http://127\.0\.0\.1:\d+/\S*)", 90).group(1)
+        # Voila runs the notebook before it answers: the page holds the rendered explorer.
+        with urllib.request.urlopen(url, timeout=120) as resp:
+            page = resp.read().decode("utf-8", errors="replace")
+        assert "<title>04-explorer</title>" in page
+        assert "application/vnd.jupyter.widget-view+json" in page
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
