@@ -26,7 +26,7 @@ import pandas as pd
 
 from .client import Client
 from .errors import ApifonicaError, FetchFailuresWarning
-from .fetch import DEMO_NOW, fetch_calls, fetch_history
+from .fetch import DEMO_NOW, CacheMode, fetch_calls, fetch_history
 from .reporting import report
 
 __all__ = ["main"]
@@ -54,6 +54,17 @@ def _add_selection_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--sids-file", metavar="F", help="fetch the call SIDs listed in F instead of the history"
     )
+    cache = group.add_mutually_exclusive_group()
+    cache.add_argument(
+        "--refresh", action="store_true", help="fetch every call again and update the cache"
+    )
+    cache.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+
+
+def _cache_choice(args: argparse.Namespace) -> CacheMode:
+    if getattr(args, "no_cache", False):
+        return False
+    return "refresh" if getattr(args, "refresh", False) else True
 
 
 @contextlib.contextmanager
@@ -118,7 +129,9 @@ def _fetch_frame(args: argparse.Namespace, client: Client) -> pd.DataFrame:
         text = Path(args.sids_file).read_text(encoding="utf-8")
         valid, invalid = parse_sid_list(text)
         # Invalid SIDs go through too, so they come back as failure rows instead of vanishing.
-        return fetch_calls([*valid, *invalid], client=client, progress=progress)
+        return fetch_calls(
+            [*valid, *invalid], client=client, progress=progress, cache=_cache_choice(args)
+        )
     return fetch_history(
         client=client,
         since=args.since,
@@ -128,6 +141,7 @@ def _fetch_frame(args: argparse.Namespace, client: Client) -> pd.DataFrame:
         channel=args.channel,
         tag=args.tag,
         progress=progress,
+        cache=_cache_choice(args),
     )
 
 

@@ -106,3 +106,22 @@ def test_report_writes_a_standalone_html(tmp_path: Any) -> None:
     html = out.read_text(encoding="utf-8")
     assert "80" in html and html.count("plotly.js v") <= 2
     assert 'src="http' not in html
+
+
+def test_fetch_cache_flags(tmp_path: Any, sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("APIFONICA_ACCOUNT_SID", sandbox.account_sid)
+    monkeypatch.setenv("APIFONICA_AUTH_TOKEN", sandbox.auth_token)
+    monkeypatch.setenv("APIFONICA_BASE_URL", sandbox.url)
+    sids = tmp_path / "sids.txt"
+    sids.write_text("\n".join(sandbox.call_sids[20:60]))
+    out = str(tmp_path / "o.parquet")
+
+    def requests_for(*flags: str) -> int:
+        before = sandbox.request_count
+        assert main(["fetch", "--sids-file", str(sids), "--out", out, *flags]) == 0
+        return int(sandbox.request_count - before)
+
+    assert requests_for() == 40  # cold
+    assert requests_for() < 40  # settled calls now come from the cache
+    assert requests_for("--refresh") == 40
+    assert requests_for("--no-cache") == 40
