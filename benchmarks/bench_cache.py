@@ -20,6 +20,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+import _common
 import pandas as pd
 
 import apifonica_nb as ap
@@ -44,7 +45,7 @@ def synthetic(base: pd.DataFrame, n: int) -> pd.DataFrame:
     return frame
 
 
-def bench_fetch(calls: int, rows: list[tuple[str, str, str, str]]) -> pd.DataFrame:
+def bench_fetch(calls: int, rows: list[tuple[str, ...]]) -> pd.DataFrame:
     with ap.sandbox.running(calls=calls, seed=7, now=DEMO_NOW, latency=0.02, process=True) as sb:
         client = sb.client()
         everything = ap.fetch_history(client=client, progress=False, cache=False)
@@ -66,23 +67,36 @@ def bench_fetch(calls: int, rows: list[tuple[str, str, str, str]]) -> pd.DataFra
         cold_s = statistics.median(r[0] for r in cold)
         warm_s = statistics.median(r[0] for r in warm)
         rows.append(
-            (f"fetch_calls {len(sids):,} settled, cache=False", f"{plain_s:.2f}", f"{plain_n}", "")
+            (
+                f"fetch_calls {len(sids):,} settled, cache=False",
+                f"{plain_s:.2f}",
+                f"{plain_n}",
+                "",
+                "",
+            )
         )
         rows.append(
-            (f"fetch_calls {len(sids):,} settled, cold cache", f"{cold_s:.2f}", f"{cold[0][1]}", "")
+            (
+                f"fetch_calls {len(sids):,} settled, cold cache",
+                f"{cold_s:.2f}",
+                f"{cold[0][1]}",
+                "1.0x",
+                "the baseline",
+            )
         )
         rows.append(
             (
                 f"fetch_calls {len(sids):,} settled, warm cache",
                 f"{warm_s:.3f}",
                 f"{max(r[1] for r in warm)}",
-                f"{cold_s / warm_s:,.0f}x faster than cold",
+                f"{cold_s / warm_s:,.0f}x",
+                "faster than cold",
             )
         )
         return base
 
 
-def bench_load(base: pd.DataFrame, sizes: list[int], rows: list[tuple[str, str, str, str]]) -> None:
+def bench_load(base: pd.DataFrame, sizes: list[int], rows: list[tuple[str, ...]]) -> None:
     for n in sizes:
         with tempfile.TemporaryDirectory() as folder:
             frame = synthetic(base, n)
@@ -101,16 +115,25 @@ def bench_load(base: pd.DataFrame, sizes: list[int], rows: list[tuple[str, str, 
                     f"store {n:,} calls (one transaction)",
                     f"{put_s:.2f}",
                     "",
+                    "",
                     f"{size / 1e6:.0f} MB file",
                 )
             )
             rows.append(
-                ("  then build its columnar segment", f"{segment_s:.2f}", "", "fetch_* do this")
+                ("  then build its columnar segment", f"{segment_s:.2f}", "", "", "fetch_* do this")
             )
-            rows.append((f"load {n:,} by SID, first", f"{first_s:.3f}", "", ""))
-            rows.append((f"load {n:,} by SID", f"{statistics.median(warm):.3f}", "", "median of 3"))
+            rows.append((f"load {n:,} by SID, first", f"{first_s:.3f}", "", "", ""))
             rows.append(
-                (f"load {n:,} whole account", f"{statistics.median(every):.3f}", "", "median of 3")
+                (f"load {n:,} by SID", f"{statistics.median(warm):.3f}", "", "", "median of 3")
+            )
+            rows.append(
+                (
+                    f"load {n:,} whole account",
+                    f"{statistics.median(every):.3f}",
+                    "",
+                    "",
+                    "median of 3",
+                )
             )
 
 
@@ -119,21 +142,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="500 calls and a 20k load only")
     args = parser.parse_args(argv)
     calls, sizes = (500, [20_000]) if args.quick else (10_000, [100_000, 1_000_000])
-    rows: list[tuple[str, str, str, str]] = []
+    rows: list[tuple[str, ...]] = []
     with tempfile.TemporaryDirectory() as folder:
         os.environ[cache.CACHE_DIR_ENV] = folder
         base = bench_fetch(calls, rows)
     bench_load(base, sizes, rows)
-    print(f"\ncpu_count={os.cpu_count()}  python {sys.version.split()[0]}  pandas {pd.__version__}")
-    header = ("what", "seconds", "requests", "note")
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
-    for r in [header, tuple("-" * w for w in widths), *rows]:
-        print(
-            "  ".join(
-                c.ljust(w) if i in (0, 3) else c.rjust(w)
-                for i, (c, w) in enumerate(zip(r, widths, strict=True))
-            )
-        )
+    print(_common.machine())
+    _common.print_table(
+        "the local call store (ratio: warm to cold, same run)",
+        ("what", "seconds", "requests", "ratio", "note"),
+        rows,
+    )
     return 0
 
 

@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         header = (
             f"{'builder':<20} {'build s':>8} {'to_json s':>9} {'JSON kB':>9}   "
             f"{'baseline':<24} {'build s':>8} {'to_json s':>9} {'JSON kB':>9} "
-            f"{'time ×':>7} {'size ×':>7}"
+            f"{'ratio':>7} {'size ×':>7}"
         )
         print(header)
         print("-" * len(header))
