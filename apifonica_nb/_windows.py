@@ -122,6 +122,16 @@ def _problem(created: np.ndarray, lo: int | None, hi: int | None, after: int | N
     return None
 
 
+class _ReadError(Exception):
+    """A listing failed after reading ``records``: hand those on, then raise ``error``, as
+    following ``next`` would (so the caller stores what was read before the failure)."""
+
+    def __init__(self, records: list[dict[str, Any]], error: Exception) -> None:
+        super().__init__(str(error))
+        self.records = records
+        self.error = error
+
+
 @dataclass
 class _Item:
     """One piece of the listing, in order: a segment's top or a window."""
@@ -199,12 +209,16 @@ class WindowedListing:
         head: list[dict[str, Any]] = []
         pages = 2 if self.auto else 1
         slow = True
-        for _ in range(pages):
-            started = time.perf_counter()
-            got = _take(plain, PAGE_LIMIT, head)
-            slow &= time.perf_counter() - started >= SLOW_PAGE_SECONDS
-            if got < PAGE_LIMIT:
-                break
+        try:
+            for _ in range(pages):
+                started = time.perf_counter()
+                got = _take(plain, PAGE_LIMIT, head)
+                slow &= time.perf_counter() - started >= SLOW_PAGE_SECONDS
+                if got < PAGE_LIMIT:
+                    break
+        except Exception:
+            yield from head  # what following next gives before the failure
+            raise
         why = self._why_plain(head, slow)
         if why is not None:
             if why != "short":
@@ -263,8 +277,10 @@ class WindowedListing:
                 if index >= len(self._items):
                     return
                 item = self._items[index]
-            assert item.future is not None
-            records = item.future.result()
+            records, failure = _result(item)
+            if failure is not None:
+                yield from (r for r in records if _sid(r) not in seen)
+                raise failure
             if self._untrusted is None:
                 created = created_us(records)
                 problem = _problem(created, item.lo, item.hi, last)
@@ -284,8 +300,10 @@ class WindowedListing:
     def _fallback(self, seen: set[str]) -> Iterator[dict[str, Any]]:
         """Follow ``next`` from where the plain listing stopped, skipping calls yielded."""
         first = self._items[0]
-        assert first.future is not None
-        top = first.future.result()  # the plain listing stops by itself at its top day
+        top, failure = _result(first)  # the plain listing stops by itself at its top day
+        if failure is not None:
+            yield from (r for r in top if _sid(r) not in seen)
+            raise failure
         rest = self._plain_rest
         self.info.update(mode="sequential", workers=1)
         for record in top:
@@ -356,6 +374,19 @@ class WindowedListing:
     ) -> list[dict[str, Any]]:
         """Read a listing over days ``lo..hi``: lay out windows below its first page, then read
         on down to the first page's last day (the listing's own share)."""
+        try:
+            return self._segment_reads(listing, head, lo, hi, is_plain)
+        except Exception as exc:
+            raise _ReadError(head, exc) from None
+
+    def _segment_reads(
+        self,
+        listing: Iterator[dict[str, Any]],
+        head: list[dict[str, Any]],
+        lo: int | None,
+        hi: int | None,
+        is_plain: bool,
+    ) -> list[dict[str, Any]]:
         if not head:
             _take(listing, PAGE_LIMIT, head)
             if self._stop():
@@ -393,17 +424,23 @@ class WindowedListing:
         stop_us = None if top_day is None else top_day * _DAY_US
         while not self._stop(plain=is_plain):
             page: list[dict[str, Any]] = []
-            taken = _take(listing, PAGE_LIMIT, page)
+            failed: Exception | None = None
+            try:
+                taken = _take(listing, PAGE_LIMIT, page)
+            except Exception as exc:  # keep what came before it, as following next would
+                failed, taken = exc, len(page)
+            cut = len(page)
             if stop_us is not None and taken:
                 created = created_us(page)
                 older = np.flatnonzero((created != _NAT) & (created < stop_us))
-                if len(older):
-                    cut = int(older[0])
-                    out.extend(page[:cut])
-                    if is_plain:
-                        self._plain_rest = (page[cut:], listing)
-                    return out
-            out.extend(page)
+                cut = int(older[0]) if len(older) else cut
+            out.extend(page[:cut])
+            if failed is not None:
+                raise failed
+            if cut < len(page):
+                if is_plain:
+                    self._plain_rest = (page[cut:], listing)
+                return out
             if taken < PAGE_LIMIT:
                 break
         if is_plain:
@@ -434,9 +471,17 @@ class WindowedListing:
 
     def _window(self, segment: _Segment, item: _Item) -> list[dict[str, Any]]:
         """Read one window in full; then start the next one, or the listing below them all."""
+        records: list[dict[str, Any]] = []
+        try:
+            return self._window_reads(segment, item, records)
+        except Exception as exc:
+            raise _ReadError(records, exc) from None
+
+    def _window_reads(
+        self, segment: _Segment, item: _Item, records: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
         assert item.lo is not None and item.hi is not None
         query = dict(self.query, date_from=_date(item.lo), date_to=_date(item.hi))
-        records: list[dict[str, Any]] = []
         listing = iter(self.client.iter_calls(**query))
         _take(listing, PAGE_LIMIT, records)
         if self._stop():
@@ -474,6 +519,16 @@ class WindowedListing:
             query["date_from"] = _date(lo)
         listing = iter(self.client.iter_calls(**query))
         return self._segment(listing, [], lo, hi, False)
+
+
+def _result(item: _Item) -> tuple[list[dict[str, Any]], Exception | None]:
+    """Wait for ``item``: its calls, or the calls read before it failed and the failure."""
+    assert item.future is not None
+    try:
+        return item.future.result(), None
+    except _ReadError as failed:
+        # Raised again by the caller outside this handler, so it carries no chain of ours.
+        return failed.records, failed.error
 
 
 def _take(listing: Iterator[dict[str, Any]], n: int, out: list[dict[str, Any]]) -> int:

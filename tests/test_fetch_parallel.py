@@ -14,8 +14,9 @@ import pytest
 from werkzeug.wrappers import Request
 
 import apifonica_nb as ap
-from apifonica_nb import _windows
-from apifonica_nb.errors import APIStatusError, InvalidRequestError
+from apifonica_nb import _windows, cache
+from apifonica_nb.cache import CallStore
+from apifonica_nb.errors import APIStatusError, InvalidRequestError, ResponseFormatError
 from apifonica_nb.fetch import DEMO_NOW
 
 FILTERS: list[dict[str, Any]] = [
@@ -251,6 +252,21 @@ def test_max_calls_reads_on_when_the_server_ignores_another_filter(
     assert df.attrs["paging"]["windows"] > 6
     pd.testing.assert_frame_equal(df, rare)
     pd.testing.assert_frame_equal(history(client, workers=4), history(client, workers=1))
+
+
+def test_calls_read_before_a_failure_are_stored(odd_server: Any, sandbox: Any) -> None:
+    """As when following next: a listing that fails keeps what it read in the store."""
+    records = list(sandbox.client().iter_calls())[20:40]  # settled calls, newest first
+    foreign = "http://127.0.0.2:9/v2/accounts/acc1/calls?next=2"
+    odd_server.json("/v2/accounts/acc1/calls", {"limit": 20, "next": foreign, "calls": records})
+    client = ap.Client(account_sid="acc1", auth_token="tok", base_url=odd_server.url)
+    for workers in (None, 4):
+        with pytest.raises(ResponseFormatError, match="Refusing to send"):
+            ap.fetch_history(client=client, progress=False, workers=workers)
+        settled = [r["call_sid"] for r in records if r["price"] is not None]
+        with CallStore() as store:
+            assert store.cached_sids("acc1", settled) == set(settled) != set()
+        cache.clear("acc1")
 
 
 def test_created_dates_are_read_in_every_spelling() -> None:
