@@ -64,7 +64,8 @@ _NAT = np.iinfo(np.int64).min
 _EPOCH = dt.date(1970, 1, 1)
 _DATE_FORMAT = "%a, %d %b %Y %H:%M:%S %z"
 
-#: Base URLs whose history ignored the date filters: read one page at a time from then on.
+#: Base URLs whose history broke what windows rely on (a date filter ignored, an order not
+#: newest first): read by following ``next`` alone from then on, in this process.
 _IGNORES_DATES: set[str] = set()
 _lock = threading.Lock()
 
