@@ -72,6 +72,16 @@ class OddServer:
         body = json.dumps(payload).encode()
         self.routes[path] = lambda _req: (status, {"Content-Type": "application/json"}, body)
 
+    def serve_history(self, records: list[dict[str, Any]]) -> ap.Client:
+        """Serve ``records`` as account ``acc1``'s history, 20 a page, ignoring every filter
+        (dates included), and return a client for it."""
+        pages = [records[i : i + 20] for i in range(0, len(records), 20)]
+        for n, page in enumerate(pages):
+            nxt = f"/v2/accounts/acc1/calls/p{n + 1}" if n + 1 < len(pages) else None
+            path = "/v2/accounts/acc1/calls" if n == 0 else f"/v2/accounts/acc1/calls/p{n}"
+            self.json(path, {"limit": 20, "prev": None, "next": nxt, "calls": page})
+        return ap.Client(account_sid="acc1", auth_token="tok", base_url=self.url)
+
 
 @pytest.fixture
 def odd_server() -> Iterator[OddServer]:

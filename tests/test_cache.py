@@ -349,21 +349,11 @@ def test_refresh_history_reads_every_page(big_sandbox: Any) -> None:
     assert n == 50
 
 
-def serve_history(odd_server: Any, records: list[dict[str, Any]]) -> ap.Client:
-    """Serve ``records`` as a history that ignores every filter, 20 a page."""
-    pages = [records[i : i + 20] for i in range(0, len(records), 20)]
-    for n, page in enumerate(pages):
-        nxt = f"/v2/accounts/acc1/calls/p{n + 1}" if n + 1 < len(pages) else None
-        path = "/v2/accounts/acc1/calls" if n == 0 else f"/v2/accounts/acc1/calls/p{n}"
-        odd_server.json(path, {"limit": 20, "prev": None, "next": nxt, "calls": page})
-    return ap.Client(account_sid="acc1", auth_token="tok", base_url=odd_server.url)
-
-
 def test_a_server_that_ignores_date_filters_is_read_in_full(
     odd_server: Any, sandbox: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     records = list(sandbox.client().iter_calls())
-    client = serve_history(odd_server, records)
+    client = odd_server.serve_history(records)
     plain = ap.fetch_history(client=client, since="2026-10-01", progress=False, cache=False)
     odd_server.hits.clear()
     with caplog.at_level(logging.WARNING, logger="apifonica_nb"):
@@ -379,7 +369,7 @@ def test_a_server_that_does_not_list_newest_first_is_read_in_full(
     odd_server: Any, sandbox: Any
 ) -> None:
     records = list(sandbox.client().iter_calls())
-    client = serve_history(odd_server, records[::-1])
+    client = odd_server.serve_history(records[::-1])
     plain = ap.fetch_history(client=client, progress=False, cache=False)
     ap.fetch_history(client=client, progress=False)
     odd_server.hits.clear()

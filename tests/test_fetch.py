@@ -159,12 +159,7 @@ def test_fetch_history_is_right_when_the_server_ignores_filters(
 ) -> None:
     """A server that ignores every filter: the client filters what comes back."""
     records = plain_history(sandbox)
-    pages = [records[i : i + 20] for i in range(0, len(records), 20)]
-    for n, page in enumerate(pages):
-        nxt = f"/v2/accounts/acc1/calls/p{n + 1}" if n + 1 < len(pages) else None
-        path = "/v2/accounts/acc1/calls" if n == 0 else f"/v2/accounts/acc1/calls/p{n}"
-        odd_server.json(path, {"limit": 20, "prev": None, "next": nxt, "calls": page})
-    client = ap.Client(account_sid="acc1", auth_token="tok", base_url=odd_server.url)
+    client = odd_server.serve_history(records)
     df = ap.fetch_history(client=client, status="busy", channel="number", progress=False)
     expected = everything[(everything["status"] == "busy") & (everything["channel"] == "number")]
     assert df["call_sid"].tolist() == expected["call_sid"].tolist()

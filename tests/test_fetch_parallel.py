@@ -152,21 +152,11 @@ def test_with_the_cache_windows_store_a_listing_the_next_run_builds_on(big: Any)
     pd.testing.assert_frame_equal(again, plain)
 
 
-def serve_ignoring_dates(odd_server: Any, records: list[dict[str, Any]]) -> ap.Client:
-    """A history of ``records``, 20 a page, that ignores every filter (dates included)."""
-    pages = [records[i : i + 20] for i in range(0, len(records), 20)]
-    for n, page in enumerate(pages):
-        nxt = f"/v2/accounts/acc1/calls/p{n + 1}" if n + 1 < len(pages) else None
-        path = "/v2/accounts/acc1/calls" if n == 0 else f"/v2/accounts/acc1/calls/p{n}"
-        odd_server.json(path, {"limit": 20, "prev": None, "next": nxt, "calls": page})
-    return ap.Client(account_sid="acc1", auth_token="tok", base_url=odd_server.url)
-
-
 def test_a_server_that_ignores_date_filters_is_read_by_following_next(
     odd_server: Any, sandbox: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     records = list(sandbox.client().iter_calls())
-    client = serve_ignoring_dates(odd_server, records)
+    client = odd_server.serve_history(records)
     expected = ap.calls_to_frame(records)
     with caplog.at_level(logging.WARNING, logger="apifonica_nb"):
         df = history(client, workers=4)
@@ -191,7 +181,7 @@ def test_a_server_that_ignores_date_filters_is_read_by_following_next(
 def test_a_server_that_ignores_date_filters_with_a_range(odd_server: Any, sandbox: Any) -> None:
     """The first page honours date_from by chance (the newest calls): the windows tell."""
     records = list(sandbox.client().iter_calls())
-    client = serve_ignoring_dates(odd_server, records)
+    client = odd_server.serve_history(records)
     df = history(client, workers=3, since="2026-10-01")
     expected = ap.calls_to_frame(records)
     expected = expected[expected["created"] >= pd.Timestamp("2026-10-01", tz="UTC")]
@@ -202,7 +192,7 @@ def test_a_server_that_ignores_date_filters_with_a_range(odd_server: Any, sandbo
 
 def test_a_failing_window_raises_the_typed_error(odd_server: Any, sandbox: Any) -> None:
     records = list(sandbox.client().iter_calls())
-    serve_ignoring_dates(odd_server, records)
+    odd_server.serve_history(records)
     first = json.dumps({"limit": 20, "prev": None, "next": "/v2/accounts/acc1/calls/p1"})
 
     def calls(request: Request) -> tuple[int, dict[str, str], bytes]:
