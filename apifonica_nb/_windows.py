@@ -31,7 +31,6 @@ to those days, in the same order (also among calls created in the same second).
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
 import itertools
 import logging
 import threading
@@ -42,8 +41,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
 
+from ._dates import _NAT, _parse_dates
 from .client import PAGE_LIMIT, Client
 
 __all__ = ["SLOW_PAGE_SECONDS", "TARGET_CALLS", "WindowedListing"]
@@ -60,9 +60,7 @@ TARGET_CALLS = 5 * PAGE_LIMIT
 SLOW_PAGE_SECONDS = 0.015
 _MAX_WIDTH_DAYS = 3660
 _DAY_US = 86_400 * 1_000_000
-_NAT = np.iinfo(np.int64).min
 _EPOCH = dt.date(1970, 1, 1)
-_DATE_FORMAT = "%a, %d %b %Y %H:%M:%S %z"
 
 #: Base URLs whose history broke what windows rely on (a date filter ignored, an order not
 #: newest first): read by following ``next`` alone from then on, in this process.
@@ -71,26 +69,11 @@ _lock = threading.Lock()
 
 
 def created_us(records: list[dict[str, Any]]) -> np.ndarray:
-    """Return each record's ``created`` as int64 UTC microseconds (``_NAT`` when unreadable)."""
+    """Return each record's ``created`` as int64 UTC microseconds (``_NAT`` when unreadable),
+    with the package's one RFC 2822 parser (vendor variants included)."""
     texts = [r.get("created") if isinstance(r, dict) else None for r in records]
-    texts = [t if isinstance(t, str) else None for t in texts]
-    if not texts:
-        return np.zeros(0, dtype=np.int64)
-    parsed = pd.to_datetime(
-        pd.Series(texts, dtype=object), format=_DATE_FORMAT, utc=True, errors="coerce"
-    )
-    out = parsed.to_numpy(dtype="datetime64[us]").astype(np.int64)
-    out[parsed.isna().to_numpy()] = _NAT
-    # The vendor's odd spellings (full month names, quotes) miss the format: try them one by
-    # one; there are few, and a date still unreadable is simply not checked.
-    for i in np.flatnonzero((out == _NAT) & np.array([t is not None for t in texts])).tolist():
-        try:
-            stamp = email.utils.parsedate_to_datetime(str(texts[i]).strip().strip("\"'"))
-        except (TypeError, ValueError, IndexError):
-            continue
-        if stamp.tzinfo is not None:
-            out[i] = int(stamp.timestamp() * 1_000_000)
-    return out
+    strings = pa.array([t if isinstance(t, str) else None for t in texts], pa.large_string())
+    return _parse_dates(strings)[0]
 
 
 def _day(value: object) -> int | None:

@@ -386,7 +386,7 @@ def _listing(
     """Choose how to list the history: date windows in parallel, or following ``next``."""
     plain: dict[str, Any] = {"mode": "sequential", "workers": 1, "windows": 0, "note": None}
     if sync is not None:
-        if sync._candidates:
+        if sync.can_stop_early:
             # An earlier complete listing lets paging stop at the first page already stored:
             # follow next, page by page (windows would read what the store has).
             return client.iter_calls(**query), plain

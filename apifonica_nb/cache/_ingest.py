@@ -150,6 +150,11 @@ class HistorySync:
             ]
         )
 
+    @property
+    def can_stop_early(self) -> bool:
+        """Whether an earlier complete listing may let paging stop at a page already stored."""
+        return bool(self._candidates)
+
     def add(self, record: Mapping[str, Any]) -> bool:
         """Take the next listed record; return True when the rest can come from the store."""
         self._page.append(dict(record))
