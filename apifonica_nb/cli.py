@@ -228,6 +228,10 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     notebooks = _notebooks_dir(args.notebooks)
     env = dict(os.environ)
@@ -274,6 +278,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             cmd.append("--allow-root")  # containers and Binder-like boxes run as root
         url = f"http://127.0.0.1:{args.port}/lab/tree/01-quickstart.ipynb?token={token}"
     # Own process group: Ctrl-C reaches this command, which then stops the server cleanly.
+    # SIGTERM (kill, a container stop, `timeout`) must do the same, or the server outlives us.
+    signal.signal(signal.SIGTERM, _interrupt)
     proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdin=subprocess.DEVNULL)
     try:
         _wait_until_up(url, proc, 90)

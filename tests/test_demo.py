@@ -45,7 +45,8 @@ def read_until(proc: subprocess.Popen[str], pattern: str, seconds: float) -> re.
 
 
 @pytest.mark.slow
-def test_demo_serves_the_notebooks_on_the_sandbox_and_stops_on_ctrl_c() -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_demo_serves_the_notebooks_on_the_sandbox_and_stops_cleanly(stop: int) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("APIFONICA_")}
     env["JUPYTER_RUNTIME_DIR"] = str(Path(env.get("APIFONICA_NB_CACHE_DIR", "/tmp")) / "rt")
@@ -73,7 +74,7 @@ def test_demo_serves_the_notebooks_on_the_sandbox_and_stops_on_ctrl_c() -> None:
             urllib.request.urlopen(f"{sandbox_url}/accounts/x/calls", timeout=10)
         assert info.value.code == 401
         info.value.close()
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         assert proc.wait(timeout=30) == 0
         with pytest.raises(OSError):
             urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=2)
