@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -14,6 +15,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -44,14 +46,13 @@ def read_until(proc: subprocess.Popen[str], pattern: str, seconds: float) -> re.
     raise AssertionError(f"no line matching {pattern!r} within {seconds} s; got:\n{seen}")
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_demo_serves_the_notebooks_on_the_sandbox_and_stops_cleanly(stop: int) -> None:
-    port = free_port()
+@contextlib.contextmanager
+def demo(*flags: str) -> Iterator[subprocess.Popen[str]]:
+    """Run ``apifonica-nb demo --no-browser FLAGS`` with no credentials; never leave it behind."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("APIFONICA_")}
     env["JUPYTER_RUNTIME_DIR"] = str(Path(env.get("APIFONICA_NB_CACHE_DIR", "/tmp")) / "rt")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "apifonica_nb", "demo", "--no-browser", f"--port={port}"],
+        [sys.executable, "-m", "apifonica_nb", "demo", "--no-browser", *flags],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         stdin=subprocess.DEVNULL,
@@ -60,6 +61,20 @@ def test_demo_serves_the_notebooks_on_the_sandbox_and_stops_cleanly(stop: int) -
         cwd=ROOT,
     )
     try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_demo_serves_the_notebooks_on_the_sandbox_and_stops_cleanly(stop: int) -> None:
+    port = free_port()
+    with demo(f"--port={port}") as proc:
         sandbox_url = read_until(proc, r"Sandbox: .* at (http://127\.0\.0\.1:\d+/v2)", 60).group(1)
         url = read_until(proc, r"Open (http://127\.0\.0\.1:\d+/\S+)", 60).group(1)
         assert f":{port}/lab/tree/01-quickstart.ipynb?token=" in url
@@ -80,12 +95,6 @@ def test_demo_serves_the_notebooks_on_the_sandbox_and_stops_cleanly(stop: int) -
             urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=2)
         with pytest.raises(OSError):
             urllib.request.urlopen(f"{sandbox_url}/accounts/x/calls", timeout=2)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
 
 
 @pytest.mark.slow
@@ -93,17 +102,7 @@ def test_demo_voila_serves_the_explorer_as_a_dashboard() -> None:
     if shutil.which("voila") is None:
         pytest.skip("Voila is not installed (pip install 'apifonica_nb[demo]')")
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("APIFONICA_")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "apifonica_nb", "demo", "--voila", "--no-browser", f"--port={port}"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        env=env,
-        cwd=ROOT,
-    )
-    try:
+    with demo("--voila", f"--port={port}") as proc:
         url = read_until(proc, r"Open (http://127\.0\.0\.1:\d+/\S*)", 90).group(1)
         # Voila runs the notebook before it answers: the page holds the rendered explorer.
         with urllib.request.urlopen(url, timeout=120) as resp:
@@ -112,9 +111,3 @@ def test_demo_voila_serves_the_explorer_as_a_dashboard() -> None:
         assert "application/vnd.jupyter.widget-view+json" in page
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
