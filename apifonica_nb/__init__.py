@@ -16,7 +16,8 @@ from typing import Any
 
 from . import cache, charts, errors
 from .client import Client
-from .fetch import connect, fetch_call, fetch_calls, fetch_history
+from .connect import connect
+from .fetch import fetch_call, fetch_calls, fetch_history
 from .records import CALL_DTYPES, calls_to_frame
 from .reporting import report
 

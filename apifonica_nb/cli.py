@@ -25,8 +25,9 @@ from pathlib import Path
 import pandas as pd
 
 from .client import Client
+from .connect import DEMO_NOW
 from .errors import ApifonicaError, FetchFailuresWarning
-from .fetch import DEMO_NOW, CacheMode, fetch_calls, fetch_history
+from .fetch import CacheMode, fetch_calls, fetch_history
 from .reporting import report
 
 __all__ = ["main"]

@@ -12,15 +12,12 @@ again and updates it, ``cache=False`` neither reads nor writes it. ``df.attrs["c
 
 from __future__ import annotations
 
-import atexit
-import os
 import re
-import threading
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -42,13 +39,8 @@ from .client import MAX_SID_LENGTH, PAGE_LIMIT, Client, validate_call_sid
 from .errors import FetchFailuresWarning, InvalidRequestError
 from .records import calls_to_frame
 
-if TYPE_CHECKING:
-    from .sandbox import Sandbox
+__all__ = ["fetch_call", "fetch_calls", "fetch_history"]
 
-__all__ = ["DEMO_NOW", "connect", "fetch_call", "fetch_calls", "fetch_history"]
-
-#: The frozen clock of the sandbox that :func:`connect` starts, so notebooks are reproducible.
-DEMO_NOW = "2026-11-01T12:00:00+00:00"
 #: Date windows of a history read at once when ``fetch_history(workers=None)``.
 HISTORY_WORKERS = 8
 
@@ -455,47 +447,3 @@ def _list_history(
         if close is not None:
             close()  # a generator left early (max_calls, a cache stop): end its workers now
     return records, rest
-
-
-# -- connect ------------------------------------------------------------------------------------
-
-_demo_lock = threading.Lock()
-_demo: dict[tuple[int, int, str | None], Sandbox] = {}
-
-
-def connect(
-    *, calls: int = 500, seed: int = 7, now: str | None = DEMO_NOW, quiet: bool = False
-) -> Client:
-    """Return a client for the real API if credentials are set, else for a seeded sandbox.
-
-    With ``APIFONICA_ACCOUNT_SID`` in the environment this is :meth:`Client.from_env`.
-    Otherwise a sandbox with ``calls`` calls (seeded, clock frozen at ``now``; ``now=None``
-    for a live clock) starts in the background, once per process, and stops at exit.
-    One line says which was chosen.
-
-    >>> client = ap.connect()
-    """
-    if os.environ.get("APIFONICA_ACCOUNT_SID"):
-        client = Client.from_env()
-        if not quiet:
-            print(
-                f"apifonica_nb: using the Apifonica API at {client.base_url} as account "
-                f"{client.account_sid} (APIFONICA_* environment variables)."
-            )
-        return client
-    from . import sandbox  # deferred: the server is only needed when there are no credentials
-
-    key = (calls, seed, now)
-    with _demo_lock:
-        sb = _demo.get(key)
-        if sb is None:
-            sb = sandbox.start(calls=calls, seed=seed, now=now)
-            _demo[key] = sb
-            atexit.register(sb.stop)
-    if not quiet:
-        clock = f"clock frozen at {now}" if now else "live clock"
-        print(
-            f"apifonica_nb: APIFONICA_ACCOUNT_SID is not set, so this runs on the bundled sandbox "
-            f"({calls} seeded calls, {clock}) at {sb.url}."
-        )
-    return sb.client()

@@ -43,8 +43,8 @@ from ._widget_parts import (
     table_html,
 )
 from .client import DEFAULT_BASE_URL, Client, validate_call_sid
+from .connect import DEMO_NOW
 from .errors import ApifonicaError, InvalidRequestError
-from .fetch import DEMO_NOW
 from .records import CHANNELS, DIRECTIONS, STATUSES
 
 if TYPE_CHECKING:

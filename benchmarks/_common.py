@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-#: The sandbox's frozen clock (apifonica_nb.fetch.DEMO_NOW), so every run sees the same data.
+#: The sandbox's frozen clock (apifonica_nb.connect.DEMO_NOW), so every run sees the same data.
 NOW = "2026-11-01T12:00:00+00:00"
 
 

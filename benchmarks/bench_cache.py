@@ -25,7 +25,7 @@ import pandas as pd
 
 import apifonica_nb as ap
 import apifonica_nb.cache as cache
-from apifonica_nb.fetch import DEMO_NOW
+from apifonica_nb.connect import DEMO_NOW
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:

@@ -15,7 +15,7 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 import apifonica_nb as ap
-from apifonica_nb.fetch import DEMO_NOW
+from apifonica_nb.connect import DEMO_NOW
 
 SESSION_CALLS = 300
 _API_VARIABLES = ("APIFONICA_ACCOUNT_SID", "APIFONICA_AUTH_TOKEN", "APIFONICA_BASE_URL")

@@ -12,7 +12,7 @@ import pytest
 
 import apifonica_nb as ap
 from apifonica_nb.cli import main
-from apifonica_nb.fetch import DEMO_NOW
+from apifonica_nb.connect import DEMO_NOW
 
 
 def test_summary_on_the_sandbox_matches_the_frame(capsys: pytest.CaptureFixture) -> None:

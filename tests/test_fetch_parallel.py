@@ -16,8 +16,8 @@ from werkzeug.wrappers import Request
 import apifonica_nb as ap
 from apifonica_nb import _windows, cache
 from apifonica_nb.cache import CallStore
+from apifonica_nb.connect import DEMO_NOW
 from apifonica_nb.errors import APIStatusError, InvalidRequestError, ResponseFormatError
-from apifonica_nb.fetch import DEMO_NOW
 
 FILTERS: list[dict[str, Any]] = [
     {},

@@ -29,6 +29,7 @@ from werkzeug.wrappers import Request, Response
 import apifonica_nb as ap
 from apifonica_nb.cache import CallStore, settled_mask
 from apifonica_nb.client import BODY_RETRIES
+from apifonica_nb.connect import DEMO_NOW
 from apifonica_nb.errors import (
     ApifonicaError,
     FetchFailuresWarning,
@@ -36,7 +37,6 @@ from apifonica_nb.errors import (
     ResponseFormatError,
     TransportError,
 )
-from apifonica_nb.fetch import DEMO_NOW
 
 SOAK_CALLS = 1500
 BATCH = 1000

@@ -32,6 +32,7 @@ from werkzeug.wrappers import Request, Response
 import apifonica_nb as ap
 import apifonica_nb.sandbox.server as sandbox_server
 from apifonica_nb.cache import CallStore, cache_path
+from apifonica_nb.connect import DEMO_NOW
 from apifonica_nb.errors import (
     ApifonicaError,
     APIStatusError,
@@ -43,7 +44,6 @@ from apifonica_nb.errors import (
     ResponseFormatError,
     TransportError,
 )
-from apifonica_nb.fetch import DEMO_NOW
 from apifonica_nb.widgets import CallExplorer
 
 ECHO_SID = "acc1"

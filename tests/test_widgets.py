@@ -17,13 +17,13 @@ import pytest
 
 import apifonica_nb as ap
 from apifonica_nb._widget_parts import export_frame, parse_sid_list, table_html
+from apifonica_nb.connect import DEMO_NOW
 from apifonica_nb.errors import (
     AuthenticationError,
     FetchFailuresWarning,
     InvalidRequestError,
     TransportError,
 )
-from apifonica_nb.fetch import DEMO_NOW
 from apifonica_nb.widgets import CHARTS, CallExplorer
 
 CALLS = 300

@@ -28,7 +28,7 @@ import pytest
 import requests
 
 import apifonica_nb as ap
-from apifonica_nb.fetch import DEMO_NOW
+from apifonica_nb.connect import DEMO_NOW
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
