@@ -632,6 +632,30 @@ def test_fault_settings_are_validated() -> None:
         normalize_faults({"drop_rate": 2})
     with pytest.raises(ValueError, match="more than 1"):
         normalize_faults({"drop_rate": 0.6, "error_rate": 0.6})
+    for bad in (-1, 20, 2.5, True, "3"):
+        with pytest.raises(ValueError, match="arrivals_per_page"):
+            normalize_faults({"arrivals_per_page": bad})
+
+
+def test_arrivals_make_pages_overlap_like_an_offset_cursor(faulty: sandbox.Sandbox) -> None:
+    """New calls arriving at the head between two requests: with an offset cursor, the last
+    calls of a page slide onto the top of the next one."""
+    faulty.set_faults(arrivals_per_page=3)
+    with requests.Session() as api:
+        api.auth = (faulty.account_sid, faulty.auth_token)
+        first = api.get(_calls_url(faulty)).json()
+        second = api.get(first["next"]).json()
+    assert [c["call_sid"] for c in second["calls"][:3]] == [
+        c["call_sid"] for c in first["calls"][-3:]
+    ]
+    listed = [c["call_sid"] for c in _page_all(faulty, _calls_url(faulty))]
+    assert listed != faulty.call_sids and list(dict.fromkeys(listed)) == faulty.call_sids
+    pages = -(-(len(faulty.call_sids) - 3) // 17)  # each page moves the offset on by 20 - 3
+    assert len(listed) == len(faulty.call_sids) + 3 * (pages - 1)
+    short = _page_all(faulty, _calls_url(faulty), {"limit": "2"})  # at most limit - 1 again
+    assert [c["call_sid"] for c in short] == [s for s in faulty.call_sids for _ in (0, 1)][1:-1]
+    faulty.set_faults()
+    assert [c["call_sid"] for c in _page_all(faulty, _calls_url(faulty))] == faulty.call_sids
 
 
 def test_fault_rates_are_shares_of_requests() -> None:

@@ -294,7 +294,10 @@ def start(
     days before ``now``; ``now`` freezes the clock (a datetime, naive = UTC, or an ISO 8601
     string), ``None`` lets it run so in-progress calls advance. ``port=0`` picks a free port.
     ``process=True`` serves from a child process, so a benchmark's client and the server do not
-    share the GIL. The credentials derive from ``seed`` unless given.
+    share the GIL. The credentials derive from ``seed`` unless given. ``faults`` takes the rates
+    of :data:`~apifonica_nb.sandbox.server.FAULT_RATES` and the options of
+    :data:`~apifonica_nb.sandbox.server.FAULT_DEFAULTS`, e.g. ``{"error_rate": 0.1}``, or
+    ``{"arrivals_per_page": 3}`` for a history whose pages overlap by three calls.
     """
     frozen = _epoch(now)
     faults = normalize_faults(faults)

@@ -13,7 +13,9 @@ Choices where the vendor is silent: wrong or missing credentials get one identic
 part was wrong; an account SID in the path other than the sandbox's gets 404 (the caller is
 authenticated, the account just is not theirs to see); unknown query parameters are ignored;
 an unknown status, direction or channel value matches nothing rather than failing; ``next``
-cursors live in server memory (the newest 100,000 are kept; an unknown one is a 400). Every
+cursors live in server memory (the newest 100,000 are kept; an unknown one is a 400). With
+the ``arrivals_per_page`` fault option, the history behaves like an offset cursor on a busy
+account: the last calls of each page are listed again at the top of the next. Every
 request is counted in ``request_count`` except the admin endpoint's; latency and faults apply
 to ``/v2`` requests only.
 """
@@ -59,13 +61,18 @@ FAULT_RATES: tuple[str, ...] = (
     "html_rate",  # an HTML page instead of JSON, like a proxy's error page
     "hang_rate",  # wait hang_seconds before answering (client timeout tests)
 )
-#: Options of the faults and their defaults.
+#: Options of the faults and their defaults. ``arrivals_per_page`` is a behaviour, not a
+#: rate: that many new calls arrive at the head of the history between two page requests,
+#: and the ``next`` cursor is an offset, so the last ``arrivals_per_page`` calls of each call
+#: history page are listed again at the top of the next one (as offset-like cursors do when a
+#: busy account gets new calls while it is being read). 0 (default): cursors never overlap.
 FAULT_DEFAULTS: dict[str, Any] = {
     "error_statuses": (500, 502, 503),
     "retry_after": 1,
     "retry_after_http_date": False,
     "html_status": 200,
     "hang_seconds": 60.0,
+    "arrivals_per_page": 0,
 }
 _PAGE = 20  # the vendor's default and maximum page size
 _MAX_CURSORS = 100_000
@@ -90,6 +97,10 @@ def normalize_faults(faults: Mapping[str, Any] | None) -> dict[str, Any]:
         raise ValueError("the fault rates add up to more than 1")
     if "error_statuses" in out:
         out["error_statuses"] = [int(s) for s in out["error_statuses"]]
+    if "arrivals_per_page" in out:
+        arrivals = out["arrivals_per_page"]
+        if isinstance(arrivals, bool) or not isinstance(arrivals, int) or not 0 <= arrivals < _PAGE:
+            raise ValueError(f"arrivals_per_page must be a whole number from 0 to {_PAGE - 1}")
     return out
 
 
@@ -375,21 +386,31 @@ class SandboxApp:
             rows, offset, limit = acc.select(_parse_filter(query), self.clock()), 0, _limit(query)
         now = self.clock()
         page = [acc.call_bytes(r, now) for r in rows[offset : offset + limit].tolist()]
-        prev_uri, next_uri = self._links(environ, "calls", rows, offset, limit)
+        # New calls arriving at the head push an offset cursor's next page back by as many.
+        again = min(int(self._faults_opt("arrivals_per_page")), limit - 1)
+        prev_uri, next_uri = self._links(environ, "calls", rows, offset, limit, again=again)
         head = f'{{"limit":{limit},"prev":{prev_uri},"next":{next_uri},"calls":['
         return _ok(head.encode() + b",".join(page) + b"]}")
 
     def _links(
-        self, environ: dict[str, Any], kind: str, rows: np.ndarray, offset: int, limit: int
+        self,
+        environ: dict[str, Any],
+        kind: str,
+        rows: np.ndarray,
+        offset: int,
+        limit: int,
+        *,
+        again: int = 0,
     ) -> tuple[str, str]:
-        """Return the JSON values of ``prev`` and ``next``: absolute cursor URLs or null."""
+        """Return the JSON values of ``prev`` and ``next``: absolute cursor URLs or null
+        (``next`` lists the last ``again`` rows of this page again)."""
         host = environ.get("HTTP_HOST") or f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}"
         base = f"{environ.get('wsgi.url_scheme', 'http')}://{host}/v2/accounts/"
         base += f"{quote(self.account.account_sid, safe='')}/{kind}?next="
         links = []
         for start, exists in (
             (offset - limit, offset > 0),
-            (offset + limit, offset + limit < len(rows)),
+            (offset + limit - again, offset + limit < len(rows)),
         ):
             if exists:
                 links.append(
