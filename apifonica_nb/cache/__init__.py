@@ -40,9 +40,9 @@ How it keeps its duties:
   transactions and a retry on "database is locked".
 - **Crash-safe.** Calls are written as they arrive, in small transactions; a Ctrl-C or a
   ``kill -9`` loses only the uncommitted last few, and the next run fetches just those.
-- **Incremental history.** :class:`HistorySync` remembers complete history listings (the
-  ``syncs`` table) so a second ``fetch_history`` over the same range stops paging as soon as
-  the pages hold only calls it already has (see its docstring).
+- **Incremental history.** The ``syncs`` table remembers complete history listings, so a
+  second ``fetch_history`` over the same range stops paging as soon as the pages hold only
+  calls it already has (the rule is :class:`apifonica_nb.history.HistorySync`'s).
 - A file that is not this store (corrupt, or another program's SQLite database) raises
   :class:`~apifonica_nb.errors.CacheError` naming the path and how to reset it.
 """
@@ -56,22 +56,33 @@ from typing import Any
 from ..errors import CacheError
 from ._database import CACHE_DIR_ENV, cache_path
 from ._database import FILE_NAME as FILE_NAME
-from ._frames import combine_frames, frame_from_table, raw_extras, settled_mask, table_extras
-from ._ingest import CallWriter, HistorySync
+from ._frames import (
+    combine_frames,
+    extras_json,
+    frame_from_table,
+    parse_records,
+    raw_extras,
+    settled_mask,
+    table_extras,
+)
 from ._schema import APPLICATION_ID as APPLICATION_ID
 from ._schema import SCHEMA_VERSION as SCHEMA_VERSION
+from ._schema import empty_table
 from ._store import CallStore
+from ._writer import CallWriter
 
 __all__ = [
     "CACHE_DIR_ENV",
     "CallStore",
     "CallWriter",
-    "HistorySync",
     "cache_path",
     "clear",
     "combine_frames",
+    "empty_table",
+    "extras_json",
     "frame_from_table",
     "info",
+    "parse_records",
     "raw_extras",
     "settled_mask",
     "table_extras",

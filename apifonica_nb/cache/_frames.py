@@ -27,8 +27,13 @@ def settled_mask(df: pd.DataFrame) -> np.ndarray:
     return final & priced & df["call_sid"].notna().to_numpy(dtype=bool)
 
 
-def _quiet_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
-    """Parse records for storing; data-quality warnings are reported on the caller's frame."""
+def parse_records(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """Parse raw records for storing; their data-quality warnings belong to the caller's frame.
+
+    The verbs parse the same records again for the frame they return, which warns once.
+    """
+    # TODO(phase 2): frame.build_frame(records)[0], which is pure: then nothing is silenced
+    # here (this is the package's last warnings filter, and it is process-wide).
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return calls_to_frame(records)
@@ -41,7 +46,7 @@ def _check_unit(price_unit: str) -> None:
         )
 
 
-def _extras_json(records: list[dict[str, Any]]) -> list[str | None]:
+def extras_json(records: list[dict[str, Any]]) -> list[str | None]:
     """Per record, the JSON of its fields that are not in CALL_DTYPES (None when none)."""
     out: list[str | None] = []
     for record in records:
@@ -128,9 +133,7 @@ def _with_extras(frame: pd.DataFrame, extras: list[dict[str, Any]]) -> pd.DataFr
     """Append the undocumented fields as columns, typed exactly as calls_to_frame types them."""
     if not any(extras):
         return frame
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        typed = calls_to_frame(extras)
+    typed = calls_to_frame(extras)  # no documented field in them: nothing to warn about
     extra_cols = typed.iloc[:, len(CALL_DTYPES) :]
     return pd.concat([frame, extra_cols.set_axis(frame.index)], axis=1)
 
@@ -138,22 +141,21 @@ def _with_extras(frame: pd.DataFrame, extras: list[dict[str, Any]]) -> pd.DataFr
 def combine_frames(
     parts: Sequence[pd.DataFrame],
     *,
+    extras: Sequence[Sequence[Mapping[str, Any]]],
     order: np.ndarray | None = None,
-    extras: Sequence[Sequence[Mapping[str, Any]]] | None = None,
 ) -> pd.DataFrame:
     """Concatenate typed call frames (then take rows in ``order``), keeping the dtypes.
 
     Categoricals get one set of categories: the fixed ones of CALL_DTYPES first, then unknown
     labels in order of first appearance in the result, as :func:`calls_to_frame` orders them.
-    ``extras`` (per part, per row, the undocumented fields) rebuilds the extra columns exactly
-    as :func:`calls_to_frame` would type them for all rows together; without it, extra
-    columns are concatenated as they are. The index is a fresh RangeIndex.
+    ``extras`` (per part, per row, the undocumented fields: :func:`raw_extras`,
+    :func:`table_extras`) rebuilds the extra columns exactly as :func:`calls_to_frame` would
+    type them for all rows together. The index is a fresh RangeIndex.
     """
     if not parts:
         return calls_to_frame([])
     width = len(CALL_DTYPES)
-    if extras is not None:
-        parts = [p.iloc[:, :width] for p in parts]
+    parts = [p.iloc[:, :width] for p in parts]
     pieces = []
     for part in parts:
         fixed = {}
@@ -161,20 +163,15 @@ def combine_frames(
             seen = (c for p in parts for c in p[name].cat.categories)
             fixed[name] = part[name].cat.set_categories(list(dict.fromkeys([*known, *seen])))
         pieces.append(part.assign(**fixed))
-    with warnings.catch_warnings():
-        # An extra column absent from a part is all-NA there; pandas warns about its dtype.
-        warnings.simplefilter("ignore", FutureWarning)
-        frame = pd.concat(pieces, ignore_index=True)
+    frame = pd.concat(pieces, ignore_index=True)  # the same columns and dtypes in every part
     if order is not None:
         frame = frame.take(order).reset_index(drop=True)
     for name, known in _CATEGORIES.items():
         frame[name] = _canonical_categories(frame[name], known)
-    if extras is not None:
-        rows = [dict(e) for part_extras in extras for e in part_extras]
-        if order is not None:
-            rows = [rows[i] for i in order.tolist()]
-        frame = _with_extras(frame, rows)
-    return frame
+    rows = [dict(e) for part_extras in extras for e in part_extras]
+    if order is not None:
+        rows = [rows[i] for i in order.tolist()]
+    return _with_extras(frame, rows)
 
 
 def table_extras(table: pa.Table) -> list[dict[str, Any]]:

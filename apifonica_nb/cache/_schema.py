@@ -6,6 +6,8 @@ derived from :data:`~apifonica_nb.records.CALL_DTYPES`, so a new column needs no
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -80,3 +82,41 @@ def _schema_sql() -> list[str]:
         f"PRAGMA application_id = {APPLICATION_ID}",
         f"PRAGMA user_version = {SCHEMA_VERSION}",
     ]
+
+
+def empty_table() -> pa.Table:
+    """An Arrow table of the stored columns with no rows."""
+    return _SEGMENT_SCHEMA.empty_table()
+
+
+_UPDATABLE = [*_STORED[1:], "extra"]
+_UPSERT = (
+    f"INSERT INTO calls (account, {_COLUMNS_SQL}, version, first_version, stored_at) "
+    f"VALUES ({','.join('?' * (len(_STORED) + 6))}) "
+    "ON CONFLICT (account, call_sid) DO UPDATE SET "
+    + ", ".join(f'"{c}" = excluded."{c}"' for c in _UPDATABLE)
+    + ", tie_rank = coalesce(excluded.tie_rank, calls.tie_rank)"
+    ", version = excluded.version, stored_at = excluded.stored_at "
+    # An unchanged call keeps its version, so the columnar segments need not be rebuilt.
+    "WHERE ("
+    + ", ".join(f'calls."{c}"' for c in _UPDATABLE)
+    + ") IS NOT ("
+    + ", ".join(f'excluded."{c}"' for c in _UPDATABLE)
+    + ") OR (excluded.tie_rank IS NOT NULL AND excluded.tie_rank IS NOT calls.tie_rank)"
+)
+
+
+def _to_python(series: pd.Series, kind: str) -> list[Any]:
+    """Turn a typed column into a list of Python values sqlite3 can bind (None for missing)."""
+    if kind == "time":
+        us = series.dt.as_unit("us").array.asi8
+        values = us.astype(object)
+        values[us == _NAT] = None
+        return list(values.tolist())
+    if kind == "cat":
+        labels = np.array([*series.cat.categories, None], dtype=object)
+        return list(labels[series.cat.codes.to_numpy()].tolist())
+    values = series.array.to_numpy(dtype=object, na_value=None)
+    if kind == "bool":
+        return [None if v is None else int(v) for v in values]
+    return list(values.tolist())

@@ -1,8 +1,8 @@
 """The call store: write settled calls, read them back, keep the columnar segments current.
 
-:class:`CallStore` adds to the connection of :class:`._database.Database` what is stored:
-typed rows keyed by (account SID, call SID), the Arrow segments that make large loads fast
-(:mod:`._segments`), the remembered history listings, and housekeeping.
+:class:`CallStore` adds to the store file and its Arrow segments that make large loads fast
+(:class:`._segments.SegmentedDatabase`) what is stored: typed rows keyed by (account SID, call
+SID), the remembered history listings, and housekeeping.
 """
 
 from __future__ import annotations
@@ -18,25 +18,17 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.ipc as ipc
 
-from ._database import Database, _is_busy, _now_us
-from ._frames import _check_unit, _extras_json, _quiet_frame, frame_from_table, settled_mask
-from ._schema import _COLUMNS_SQL, _KINDS, _NAT, _STORED
-from ._segments import (
-    _merge_parts,
-    _read_delta,
-    _rows_to_table,
-    _segment_blob,
-    _sort_newest_first,
-)
+from ._database import _is_busy, _now_us
+from ._frames import _check_unit, extras_json, frame_from_table, parse_records, settled_mask
+from ._schema import _COLUMNS_SQL, _KINDS, _UPSERT, _to_python
+from ._segments import SegmentedDatabase, _rows_to_table, _sort_newest_first
 
 _DIRECT_LOOKUP = 5000  # up to this many SIDs, look rows up by key instead of loading segments
-_MAX_SEGMENTS = 8
 _IN_CHUNK = 500
 
 
-class CallStore(Database):
+class CallStore(SegmentedDatabase):
     """The on-disk store of settled calls (one SQLite file; see the module docstring).
 
     ``path`` defaults to :func:`cache_path`. Opening creates the file if needed and checks that
@@ -64,7 +56,7 @@ class CallStore(Database):
         if not recs:
             return 0
         return self.put_frame(
-            account_sid, _quiet_frame(recs), extras=_extras_json(recs), tie_ranks=tie_ranks
+            account_sid, parse_records(recs), extras=extras_json(recs), tie_ranks=tie_ranks
         )
 
     def put_frame(
@@ -183,12 +175,6 @@ class CallStore(Database):
             keep = pc.and_(keep, pc.invert(pc.is_in(table.column("call_sid"), value_set=skip)))
         return _sort_newest_first(table.filter(keep.fill_null(False)))
 
-    def _approx_rows(self, account_sid: str) -> int:
-        row = self._conn.execute(
-            "SELECT coalesce(sum(rows), 0) FROM segments WHERE account = ?", (account_sid,)
-        ).fetchone()
-        return int(row[0])
-
     def _lookup(self, account_sid: str, sids: list[str]) -> pa.Table:
         """Read the rows of some SIDs straight from the typed table."""
 
@@ -205,99 +191,7 @@ class CallStore(Database):
 
         return _rows_to_table(self._read(body))
 
-    def account_table(self, account_sid: str) -> pa.Table:
-        """Return every stored call of an account as an Arrow table of the stored columns.
-
-        Reads the columnar segments plus the rows written since they were built, and saves
-        those rows as a new segment (merging segments when there are many) for the next load.
-        """
-
-        def body(conn: sqlite3.Connection) -> tuple[list[tuple[Any, ...]], pa.Table, int, int]:
-            segs = conn.execute(
-                "SELECT id, version_hi, overlaps, data FROM segments WHERE account = ? "
-                "ORDER BY version_hi",
-                (account_sid,),
-            ).fetchall()
-            seen = segs[-1][1] if segs else 0
-            delta, version_hi, first_lo = _read_delta(conn, account_sid, seen)
-            return segs, delta, version_hi, first_lo
-
-        segs, delta, version_hi, first_lo = self._read(body)
-        seen = segs[-1][1] if segs else 0
-        parts: list[tuple[pa.Table, bool]] = [
-            (ipc.open_stream(data).read_all(), bool(overlaps)) for _, _, overlaps, data in segs
-        ]
-        if not delta.num_rows:
-            return _merge_parts(parts)
-        # Rows first written at or before ``seen`` are updates of rows in the segments.
-        parts.append((delta, first_lo <= seen))
-        table = _merge_parts(parts)
-        ids = [s[0] for s in segs]
-        if len(parts) <= _MAX_SEGMENTS:
-            self._save_segment(account_sid, ids, [], delta, version_hi, parts[-1][1])
-        elif parts[0][0].num_rows >= 2 * sum(t.num_rows for t, _ in parts[1:]):
-            # Merge the small recent segments, leaving the big old one alone (cheap rewrites).
-            self._save_segment(account_sid, ids, ids[1:], _merge_parts(parts[1:]), version_hi, True)
-        else:
-            self._save_segment(account_sid, ids, ids, table, version_hi, False)
-        return table
-
-    def update_segments(self, account_sid: str) -> int:
-        """Add the rows written since the last segment as a new one; return how many.
-
-        The fetch verbs call this after storing calls, so that the next load reads segments
-        only (the cost, per new row, is small next to the request that brought it).
-        """
-
-        def body(conn: sqlite3.Connection) -> tuple[list[int], int, pa.Table, int, int]:
-            segs = conn.execute(
-                "SELECT id, version_hi FROM segments WHERE account = ? ORDER BY version_hi",
-                (account_sid,),
-            ).fetchall()
-            seen = segs[-1][1] if segs else 0
-            delta, version_hi, first_lo = _read_delta(conn, account_sid, seen)
-            return [r[0] for r in segs], seen, delta, version_hi, first_lo
-
-        ids, seen, delta, version_hi, first_lo = self._read(body)
-        if not delta.num_rows:
-            return 0
-        if len(ids) + 1 > _MAX_SEGMENTS:
-            self.account_table(account_sid)  # merges segments while it is at it
-        else:
-            self._save_segment(account_sid, ids, [], delta, version_hi, first_lo <= seen)
-        return int(delta.num_rows)
-
-    def _save_segment(
-        self,
-        account_sid: str,
-        expected: list[int],
-        delete: list[int],
-        table: pa.Table,
-        version_hi: int,
-        overlaps: bool,
-    ) -> None:
-        """Save a segment (replacing the ``delete`` ones), unless another process changed the
-        account's segments since we read them; optional work, skipped when the store is busy."""
-        blob = _segment_blob(table)
-
-        def body(conn: sqlite3.Connection) -> None:
-            now = conn.execute("SELECT id FROM segments WHERE account = ?", (account_sid,))
-            if sorted(r[0] for r in now) != sorted(expected):
-                return  # someone else saved segments since we read: theirs are as good
-            conn.executemany("DELETE FROM segments WHERE id = ?", [(i,) for i in delete])
-            conn.execute(
-                "INSERT INTO segments (account, version_hi, rows, overlaps, data) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (account_sid, version_hi, table.num_rows, int(overlaps), blob),
-            )
-
-        try:
-            self._write(body, patient=False)
-        except sqlite3.OperationalError as exc:
-            if not _is_busy(exc):
-                raise
-
-    # -- syncs (for HistorySync) -------------------------------------------------------------
+    # -- syncs (for apifonica_nb.history.HistorySync) --------------------------------------
 
     def syncs(self, account_sid: str) -> list[dict[str, Any]]:
         """Return the complete history listings remembered for an account."""
@@ -312,7 +206,7 @@ class CallStore(Database):
     def record_sync(
         self, account_sid: str, filters: str, range_start: int, range_end: int, watermark: int
     ) -> None:
-        """Remember a complete listing of a range (see :class:`HistorySync`)."""
+        """Remember a complete listing of a range (see ``apifonica_nb.history.HistorySync``)."""
 
         def body(conn: sqlite3.Connection) -> None:
             conn.execute(
@@ -366,42 +260,9 @@ class CallStore(Database):
         }
 
 
-_UPDATABLE = [*_STORED[1:], "extra"]
-_UPSERT = (
-    f"INSERT INTO calls (account, {_COLUMNS_SQL}, version, first_version, stored_at) "
-    f"VALUES ({','.join('?' * (len(_STORED) + 6))}) "
-    "ON CONFLICT (account, call_sid) DO UPDATE SET "
-    + ", ".join(f'"{c}" = excluded."{c}"' for c in _UPDATABLE)
-    + ", tie_rank = coalesce(excluded.tie_rank, calls.tie_rank)"
-    ", version = excluded.version, stored_at = excluded.stored_at "
-    # An unchanged call keeps its version, so the columnar segments need not be rebuilt.
-    "WHERE ("
-    + ", ".join(f'calls."{c}"' for c in _UPDATABLE)
-    + ") IS NOT ("
-    + ", ".join(f'excluded."{c}"' for c in _UPDATABLE)
-    + ") OR (excluded.tie_rank IS NOT NULL AND excluded.tie_rank IS NOT calls.tie_rank)"
-)
-
-
 def _size_on_disk(path: Path) -> int:
     total = 0
     for suffix in ("", "-wal", "-shm"):
         with contextlib.suppress(OSError):
             total += os.path.getsize(f"{path}{suffix}")
     return total
-
-
-def _to_python(series: pd.Series, kind: str) -> list[Any]:
-    """Turn a typed column into a list of Python values sqlite3 can bind (None for missing)."""
-    if kind == "time":
-        us = series.dt.as_unit("us").array.asi8
-        values = us.astype(object)
-        values[us == _NAT] = None
-        return list(values.tolist())
-    if kind == "cat":
-        labels = np.array([*series.cat.categories, None], dtype=object)
-        return list(labels[series.cat.codes.to_numpy()].tolist())
-    values = series.array.to_numpy(dtype=object, na_value=None)
-    if kind == "bool":
-        return [None if v is None else int(v) for v in values]
-    return list(values.tolist())

@@ -1,14 +1,14 @@
-"""Store calls as a listing arrives: CallWriter for fetch_calls, HistorySync for fetch_history.
+"""Incremental history: store a listing as it arrives and tell when the rest is in the store.
 
-Calls are written in small transactions as they arrive, so a Ctrl-C or a ``kill -9`` loses only
-the last few; :class:`HistorySync` also tells ``fetch_history`` when it may stop paging.
+A second ``fetch_history`` over a range already listed in full need not page to the end:
+once a page holds only calls stored before, the older calls come from the store. What makes
+that safe is kept in the store's ``syncs`` table (:meth:`~apifonica_nb.cache.CallStore.
+record_sync`): complete listings, with their range, filters and watermark.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,55 +16,15 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ._frames import _extras_json, _quiet_frame, settled_mask
-from ._schema import _NAT, _SEGMENT_SCHEMA
-from ._store import CallStore
+from ..cache import CallStore, empty_table, extras_json, parse_records, settled_mask
+from ._days import DAY_US, NAT
+from ._trust import ListingCheck, Trust
 
-logger = logging.getLogger("apifonica_nb")
+__all__ = ["HistorySync"]
 
 _MIN_US = -(2**62)  # "no lower bound" in the syncs table (NULLs would break its primary key)
 _MAX_US = 2**62
-
-
-# -- writing as records arrive -----------------------------------------------------------------
-
-
-class CallWriter:
-    """Buffer raw call dicts as they arrive and store the settled ones in small transactions.
-
-    Pass :meth:`add` as ``on_record`` to :meth:`Client.get_calls`; call :meth:`flush` at the
-    end (also on Ctrl-C) so that what was fetched is kept.
-    """
-
-    def __init__(
-        self, store: CallStore, account_sid: str, *, every: int = 200, seconds: float = 0.5
-    ) -> None:
-        self.store = store
-        self.account_sid = account_sid
-        self.every = every
-        self.seconds = seconds
-        self.stored = 0
-        self._buffer: list[dict[str, Any]] = []
-        self._last = time.monotonic()
-
-    def add(self, record: Mapping[str, Any]) -> None:
-        """Buffer one record; commit the buffer when it is full or old enough."""
-        self._buffer.append(dict(record))
-        if len(self._buffer) >= self.every or time.monotonic() - self._last >= self.seconds:
-            self.flush()
-
-    def flush(self) -> None:
-        """Store what is buffered (its settled calls) in one transaction."""
-        batch, self._buffer = self._buffer, []
-        self._last = time.monotonic()
-        if batch:
-            self.stored += self.store.put_records(self.account_sid, batch)
-
-
-# -- incremental history -----------------------------------------------------------------------
-
 _IMMUTABLE_FILTERS = ("direction", "channel", "tag")
-_warned_untrusted: set[str] = set()
 
 
 def _filters_key(equal: Mapping[str, Sequence[str]]) -> str | None:
@@ -82,6 +42,10 @@ def _covers(outer: str, inner: Mapping[str, Sequence[str]]) -> bool:
     return True
 
 
+def _us(ts: pd.Timestamp | None) -> int | None:
+    return None if ts is None else int(ts.value // 1000)
+
+
 class HistorySync:
     """Read a history listing page by page and tell when the rest can come from the store.
 
@@ -92,9 +56,11 @@ class HistorySync:
     created before it were all final and priced). Calls created up to that page's oldest one
     then come from the store (:meth:`rest`). Status filters are not immutable (a call moves
     into ``completed``), so listings made with one are never remembered, though they may use
-    one made without. The first pages are checked: created must not increase and must lie in
-    the requested days; if not, this server is not trusted, every page is read, and a log
-    line says so once. Settled calls are stored as their page arrives.
+    one made without. Every page passes the one :class:`~._trust.ListingCheck` (newest first,
+    in the requested days); if one fails, this run trusts the server no more: every page is
+    read, nothing is remembered, and the run's :class:`~._trust.Trust` says so once. A call
+    listed again in the same run (a repeat) is stored again but is not a hit. Settled calls
+    are stored as their page arrives.
     """
 
     page_size = 20
@@ -108,47 +74,47 @@ class HistorySync:
         until: pd.Timestamp | None,
         equal: Mapping[str, Sequence[str]],
         refresh: bool = False,
-        origin: str = "",
+        trust: Trust | None = None,
     ) -> None:
         self.store = store
         self.account_sid = account_sid
-        self.since_us = None if since is None else int(since.value // 1000)
-        self.until_us = None if until is None else int(until.value // 1000)
-        # The API's date filters are whole days: what a server honouring them may return.
-        self._day_lo = None if since is None else int(since.floor("D").value // 1000)
-        self._day_hi = (
-            None
-            if until is None
-            else int(
-                ((until - pd.Timedelta(microseconds=1)).floor("D") + pd.Timedelta(days=1)).value
-                // 1000
-            )
+        self.since_us = _us(since)
+        self.until_us = _us(until)
+        # The API's date filters are whole days: the days a server honouring them may return.
+        last = None if until is None else _us(until - pd.Timedelta(microseconds=1))
+        self.check = ListingCheck(
+            None if self.since_us is None else self.since_us // DAY_US,
+            None if last is None else last // DAY_US,
         )
+        self.trust = trust if trust is not None else Trust("")
         self.equal = {k: list(v) for k, v in equal.items()}
         self.refresh = refresh
-        self.origin = origin
         self.key = _filters_key(self.equal)
-        self.trusted = True
         self.stopped_at: int | None = None  # created (µs) of the oldest call read, on a stop
         self.read_sids: list[str] = []
         self.hits = 0
         self.stored = 0
+        self._read: set[str] = set()
         self._page: list[dict[str, Any]] = []
-        self._last_created: int | None = None
         self._tie: tuple[int | None, int] = (None, -1)
         self._newest: int | None = None
         self._oldest_unsettled: int | None = None
         self._saw_null_created = False
-        lo = _MIN_US if self.since_us is None else self.since_us
+        start = _MIN_US if self.since_us is None else self.since_us
         self._candidates = (
             []
             if refresh
             else [
                 s
                 for s in store.syncs(account_sid)
-                if s["range_start"] <= lo and _covers(s["filters"], self.equal)
+                if s["range_start"] <= start and _covers(s["filters"], self.equal)
             ]
         )
+
+    @property
+    def trusted(self) -> bool:
+        """Whether every page so far passed the trust check."""
+        return self.check.problem is None
 
     @property
     def can_stop_early(self) -> bool:
@@ -169,54 +135,68 @@ class HistorySync:
 
     def _close_page(self, *, can_stop: bool) -> bool:
         page, self._page = self._page, []
-        frame = _quiet_frame(page)
+        frame = parse_records(page)
         sids = frame["call_sid"].array.to_numpy(dtype=object, na_value=None).tolist()
         created = frame["created"].array.asi8.copy()
-        self._check(created)
+        problem = self.check.feed(page, created)
+        if problem is not None:
+            self.trust.distrust(problem)
         settled = settled_mask(frame)
-        for c, ok in zip(created.tolist(), settled.tolist(), strict=True):
-            if c == _NAT:
-                self._saw_null_created = True
-            elif not ok and (self._oldest_unsettled is None or c < self._oldest_unsettled):
-                self._oldest_unsettled = c
-        valid = created[created != _NAT]
-        if len(valid):
-            top = int(valid.max())
-            self._newest = top if self._newest is None else max(self._newest, top)
+        self._note_dates(created, settled)
+        repeat = np.zeros(len(page), dtype=bool)
+        for i, sid in enumerate(sids):
+            if sid:
+                repeat[i] = sid in self._read
+                self._read.add(sid)
+        fresh = [s for s, r in zip(sids, repeat.tolist(), strict=True) if s and not r]
         # Which calls were stored before this run (checked before storing this page).
-        before = (
-            set()
-            if self.refresh
-            else self.store.cached_sids(self.account_sid, [s for s in sids if s])
-        )
+        before = set() if self.refresh else self.store.cached_sids(self.account_sid, fresh)
         self.hits += len(before)
-        ranks = self._tie_ranks(created)
-        new = [i for i, s in enumerate(sids) if s not in before or self.refresh]
+        ranks = self._tie_ranks(created, repeat)
+        new = [i for i, s in enumerate(sids) if repeat[i] or s not in before or self.refresh]
         if new:
             self.stored += self.store.put_frame(
                 self.account_sid,
                 frame.iloc[new].reset_index(drop=True),
-                extras=[_extras_json([page[i]])[0] for i in new],
+                extras=[extras_json([page[i]])[0] for i in new],
                 tie_ranks=[ranks[i] for i in new],
             )
-        self.read_sids.extend(s for s in sids if s)
+        self.read_sids.extend(fresh)
         if not (can_stop and self.trusted and self._candidates):
             return False
-        if len(before) < len(page) or self._saw_null_created or not settled.all():
+        listed = ~repeat
+        if not fresh or len(before) < len(fresh) or None in sids or self._saw_null_created:
             return False
-        oldest = int(created.min())
+        if not settled[listed].all():
+            return False
+        oldest = int(created[listed].min())
         for sync in self._candidates:
             if oldest < sync["watermark"] and sync["range_end"] > oldest:
                 self.stopped_at = oldest
                 return True
         return False
 
-    def _tie_ranks(self, created: np.ndarray) -> list[int | None]:
-        """Rank of each call among those listed with the same created instant, in list order."""
+    def _note_dates(self, created: np.ndarray, settled: np.ndarray) -> None:
+        """Keep the newest call listed and the oldest one not settled (for the watermark)."""
+        if (created == NAT).any():
+            self._saw_null_created = True
+        valid = created != NAT
+        if valid.any():
+            top = int(created[valid].max())
+            self._newest = top if self._newest is None else max(self._newest, top)
+        unsettled = valid & ~settled
+        if unsettled.any():
+            low = int(created[unsettled].min())
+            if self._oldest_unsettled is None or low < self._oldest_unsettled:
+                self._oldest_unsettled = low
+
+    def _tie_ranks(self, created: np.ndarray, repeat: np.ndarray) -> list[int | None]:
+        """Rank of each call among those listed with the same created instant, in list order
+        (None for a repeat: the store keeps the rank of its first listing)."""
         ranks: list[int | None] = []
         last, rank = self._tie
-        for c in created.tolist():
-            if c == _NAT:
+        for c, again in zip(created.tolist(), repeat.tolist(), strict=True):
+            if c == NAT or again:
                 ranks.append(None)
                 continue
             rank = rank + 1 if c == last else 0
@@ -224,33 +204,6 @@ class HistorySync:
             ranks.append(rank)
         self._tie = (last, rank)
         return ranks
-
-    def _check(self, created: np.ndarray) -> None:
-        """Distrust the server if it does not list newest first within the requested days."""
-        if not self.trusted:
-            return
-        valid = created[created != _NAT]
-        if not len(valid):
-            return
-        seq = valid if self._last_created is None else np.r_[self._last_created, valid]
-        problem = None
-        if (np.diff(seq) > 0).any():
-            problem = "does not list calls newest first"
-        elif self._day_lo is not None and (valid < self._day_lo).any():
-            problem = "ignores the date_from filter"
-        elif self._day_hi is not None and (valid >= self._day_hi).any():
-            problem = "ignores the date_to filter"
-        self._last_created = int(valid[-1])
-        if problem:
-            self.trusted = False
-            if self.origin not in _warned_untrusted:
-                _warned_untrusted.add(self.origin)
-                logger.warning(
-                    "The call history at %s %s, so fetch_history reads every page instead of "
-                    "stopping at calls it has cached (results stay correct, only slower).",
-                    self.origin or "this server",
-                    problem,
-                )
 
     def finish(self, *, complete: bool) -> None:
         """Remember this listing when it covered the whole range (read, or read plus store)."""
@@ -271,7 +224,7 @@ class HistorySync:
     def rest(self) -> pa.Table:
         """The stored calls older than the last page read (after a stop), newest first."""
         if self.stopped_at is None:
-            return _SEGMENT_SCHEMA.empty_table()
+            return empty_table()
         table = self.store.history_table(
             self.account_sid,
             since_us=self.since_us,

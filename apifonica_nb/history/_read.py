@@ -1,0 +1,124 @@
+"""Read one history: choose the listing (date windows or following ``next``), then page it.
+
+The rule: date windows whenever ``workers > 1`` and the server honours the date filters (the
+windows' own trust check finds out, and falls back to following ``next``); following ``next``
+when ``workers == 1``, when a few pages are all ``max_calls`` needs, or when the store can
+stop the listing early (windows would read what it has).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+from tqdm.auto import tqdm
+
+from ..client import PAGE_LIMIT, Client
+from ._query import HistoryQuery
+from ._sync import HistorySync
+from ._trust import Trust
+from ._windows import WindowedListing
+
+__all__ = ["HistoryRead", "read_history"]
+
+
+@dataclass
+class HistoryRead:
+    """What :func:`read_history` read: the records listed, in listing order (a call the server
+    listed twice is there twice), the older calls taken from the store after an early stop
+    (or None), and how the history was read (``df.attrs["paging"]``)."""
+
+    records: list[dict[str, Any]]
+    rest: pa.Table | None
+    paging: dict[str, Any]
+
+
+def _listing(
+    client: Client,
+    query: HistoryQuery,
+    sync: HistorySync | None,
+    *,
+    workers: int,
+    max_calls: int | None,
+    trust: Trust,
+) -> tuple[Iterable[dict[str, Any]], WindowedListing | None]:
+    """Choose how to list the history: date windows in parallel, or following ``next``."""
+    params = query.params()
+    if sync is not None:
+        if sync.can_stop_early:
+            # An earlier complete listing lets paging stop at the first page already stored:
+            # follow next, page by page (windows would read what the store has).
+            return client.iter_calls(**params), None
+        # Paging cannot stop early: store the listing in chunks of 1,000 calls instead of
+        # pages of 20 (each costs a parse and a transaction: half the time of a cold run
+        # here); an interrupted run still stores what it read.
+        sync.page_size = 50 * PAGE_LIMIT
+    # Only our own Client: a wrapper (the explorer's, which counts pages to cancel between
+    # them, or replays them) expects one listing.
+    if workers < 2 or not isinstance(client, Client):
+        return client.iter_calls(**params), None
+    if max_calls is not None and max_calls <= PAGE_LIMIT * workers:
+        return client.iter_calls(**params), None  # the first pages are all it takes
+    client._ensure_pool(workers + 1)
+    windowed = WindowedListing(client, params, workers=workers, limit=max_calls, trust=trust)
+    return windowed, windowed
+
+
+def read_history(
+    client: Client,
+    query: HistoryQuery,
+    *,
+    sync: HistorySync | None,
+    workers: int,
+    max_calls: int | None,
+    progress: bool,
+    trust: Trust,
+) -> HistoryRead:
+    """Page through the history until its end, ``max_calls`` matching calls, or an early stop
+    of ``sync`` (then the older calls come from the store)."""
+    listing, windowed = _listing(
+        client, query, sync, workers=workers, max_calls=max_calls, trust=trust
+    )
+    records: list[dict[str, Any]] = []
+    next_check = max_calls or 0
+    complete = max_calls != 0
+    rest = None
+    bar = tqdm(
+        total=max_calls, unit="call", desc="Fetching history", disable=not progress, leave=False
+    )
+    iterator = iter(listing)
+    try:
+        if max_calls != 0:
+            for record in iterator:
+                records.append(record)
+                bar.update(1)
+                if sync is not None and sync.add(record):
+                    break  # the rest of the range is in the store
+                if max_calls is not None and len(records) >= next_check:
+                    matched = query.matching(records)
+                    if matched >= max_calls:
+                        complete = False
+                        break
+                    # Filtered here (or listed twice): read on until enough calls could match.
+                    next_check = len(records) + max_calls - matched
+        if sync is not None:
+            sync.finish(complete=complete)
+            if sync.stopped_at is not None:
+                rest = sync.rest()
+                bar.set_description(f"Fetching history ({rest.num_rows} cached)")
+    except BaseException:
+        if sync is not None:
+            sync.flush()  # keep the pages already read (Ctrl-C, a network error)
+        raise
+    finally:
+        bar.close()
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()  # a generator left early (max_calls, a cache stop): end its workers now
+    plain = {"mode": "sequential", "workers": 1, "windows": 0, "note": None}
+    paging = dict(windowed.info) if windowed is not None else plain
+    if paging["note"] is None and trust.problem is not None:
+        paging["note"] = f"the server {trust.problem}"
+    return HistoryRead(records, rest, paging)
