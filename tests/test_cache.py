@@ -475,6 +475,7 @@ def worker_env(sandbox: Any) -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow
 def test_two_processes_share_the_store(sandbox: Any, settled: list[str]) -> None:
     a, b = settled[:150], settled[90:260]  # overlapping batches
     procs = [
@@ -500,6 +501,7 @@ def test_two_processes_share_the_store(sandbox: Any, settled: list[str]) -> None
     )
 
 
+@pytest.mark.slow
 def test_kill_9_mid_batch_loses_nothing_committed(settled: list[str]) -> None:
     with ap.sandbox.running(calls=300, seed=7, now=DEMO_NOW, latency=0.05) as sb:
         frame = ap.calls_to_frame(list(sb.client().iter_calls()))

@@ -119,6 +119,7 @@ def test_workers_must_be_a_positive_whole_number(client: ap.Client) -> None:
             history(client, workers=bad)
 
 
+@slow
 def test_with_the_cache_windows_store_a_listing_the_next_run_builds_on(big: Any) -> None:
     client = big.client()
     plain = history(client, workers=1)

@@ -498,6 +498,7 @@ def test_stop_frees_the_port_and_is_idempotent() -> None:
         busy.close()
 
 
+@pytest.mark.slow
 def test_process_mode(tmp_path: Path) -> None:
     with sandbox.running(calls=100, seed=7, now=NOW, process=True) as sb:
         assert sb.process and sb.pid != 0
