@@ -21,8 +21,8 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from apifonica_nb import charts
-from apifonica_nb.charts import _column, _groups
 from apifonica_nb.records import FINAL_STATUSES
+from apifonica_nb.summary import group_codes as _groups
 
 __all__ = ["REPORT_CHARTS", "report", "report_html"]
 
@@ -94,6 +94,12 @@ def _freq(df: pd.DataFrame) -> str:
 
 def _esc(value: object) -> str:
     return html.escape(str(value), quote=True)
+
+
+def _column(df: pd.DataFrame, name: str) -> pd.Series:
+    if name in df.columns:
+        return df[name]
+    return pd.Series(pd.NA, index=df.index, dtype="object")
 
 
 def _num(series: pd.Series) -> pd.Series:

@@ -11,25 +11,11 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from ._chart_parts import (
-    _TEMPLATE,
-    _column,
-    _empty_figure,
-    _epoch_seconds,
-    _escape,
-    _fmt_eur,
-    _focus,
-    _groups,
-    _has_values,
-    _ms,
-    _subtitle,
-    _time_axis,
-    _title,
-    _utc,
-    _wall,
-    _zone,
-    status_color,
-)
+from ..summary import group_codes
+from ._buckets import _focus
+from ._colors import status_color
+from ._data import _column, _epoch_seconds, _escape, _has_values, _ms, _utc, _wall, _zone
+from ._layout import _TEMPLATE, _empty_figure, _fmt_eur, _subtitle, _time_axis, _title
 
 # The aggregated timeline aims for about this many buckets over the whole period.
 _TIMELINE_BUCKETS = 500
@@ -88,7 +74,7 @@ def _timeline_gantt(calls: pd.DataFrame, *, tz: str | None) -> go.Figure:
     repeat = sid.groupby(sid).cumcount()
     rows = sid.where(repeat == 0, sid + " #" + (repeat + 1).astype("str")).to_numpy()
 
-    status_labels, status_idx = _groups(_column(calls, "status"))
+    status_labels, status_idx = group_codes(_column(calls, "status"))
     duration = _column(calls, "duration").astype("str").fillna("–")
     cost = pd.to_numeric(_column(calls, "cost_eur"), errors="coerce")
     # The call's details ride once, on its creation dot; the bars only say how long they last.
@@ -235,7 +221,7 @@ def _timeline_aggregated(calls: pd.DataFrame, *, tz: str | None, max_calls: int)
     created, _started, last, _open = _call_ends(calls)
     start = _epoch_seconds(created)
     end = _epoch_seconds(last)
-    status_labels, status_idx = _groups(_column(calls, "status"))
+    status_labels, status_idx = group_codes(_column(calls, "status"))
     focus = _focus(_wall(created, None))
     outside = ""
     if focus is not None:

@@ -1,16 +1,4 @@
-"""Build plotly figures from the call DataFrame: pure builders, DataFrame in, Figure out.
-
-Every builder takes a frame shaped like :data:`apifonica_nb.records.CALL_DTYPES`, returns a
-:class:`plotly.graph_objects.Figure`, displays nothing and never changes the frame. They
-aggregate with pandas/numpy before plotting, so a figure of 100,000 calls stays small, and
-they all share one colour map for statuses (:data:`STATUS_COLORS`) and one for channels
-(:data:`CHANNEL_COLORS`), with :data:`FALLBACK_COLOR` for values the vendor never documented.
-
-Times are UTC; ``tz=`` converts them to that zone's wall clock for display only.
-
->>> fig = cost_by_channel(df)  # doctest: +SKIP
->>> fig  # the notebook displays it  # doctest: +SKIP
-"""
+"""What the calls cost: per channel and direction, over time, and per destination country."""
 
 from __future__ import annotations
 
@@ -21,181 +9,11 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ._chart_parts import (
-    _TEMPLATE,
-    CHANNEL_COLORS,
-    DIRECTION_PATTERNS,
-    FALLBACK_COLOR,
-    STATUS_COLORS,
-    UNKNOWN,
-    _bucketed,
-    _column,
-    _empty_figure,
-    _fmt_eur,
-    _freq_word,
-    _groups,
-    _has_values,
-    _period_layout,
-    _subtitle,
-    _time_axis,
-    _title,
-    _zone,
-    channel_color,
-    status_color,
-)
-from ._timeline import status_timeline
-
-__all__ = [
-    "CHANNEL_COLORS",
-    "DIRECTION_PATTERNS",
-    "FALLBACK_COLOR",
-    "STATUS_COLORS",
-    "UNKNOWN",
-    "channel_color",
-    "cost_by_channel",
-    "cost_by_destination",
-    "cost_over_time",
-    "duration_histogram",
-    "status_color",
-    "status_counts",
-    "status_timeline",
-]
-
-_HISTOGRAM_BINS = 40
-
-
-# --------------------------------------------------------------------------- counts
-
-
-def status_counts(df: pd.DataFrame, *, freq: str = "h", tz: str | None = None) -> go.Figure:
-    """Count calls per time bucket (by ``created``), stacked by status.
-
-    ``freq`` is a pandas frequency ("15min", "h", "D", "W", "M"); when it would give more than
-    a readable number of bars it is coarsened and the title says so.
-
-    >>> status_counts(df, freq="D", tz="Europe/Riga")  # doctest: +SKIP
-    """
-    if not _has_values(df, ["created"]):
-        return _empty_figure("Calls by status", "No calls to show")
-    calls = df.loc[df["created"].notna()]
-    buckets, used, note, focus = _bucketed(calls["created"], freq, tz)
-    labels, idx = _groups(_column(calls, "status"))
-    # Sparse: each status trace only holds the buckets where it occurs.
-    counts = pd.Series(1, index=calls.index).groupby([idx, buckets.to_numpy()]).sum()
-    fig = go.Figure()
-    for k, status in enumerate(labels):  # _groups returns only labels that occur
-        per_bucket = counts.xs(k, level=0)
-        fig.add_trace(
-            go.Bar(
-                name=status,
-                x=per_bucket.index.to_numpy(),
-                y=per_bucket.to_numpy(),
-                marker={"color": status_color(status), "line": {"width": 0}},
-                hovertemplate=f"{html.escape(status)}: %{{y}} calls<extra>%{{x}}</extra>",
-                **_period_layout(used),
-            )
-        )
-    word = _freq_word(used)
-    fig.update_layout(
-        title=_title(
-            f"Calls per {word} by status{note}",
-            _subtitle(f"{len(calls):,} calls, by creation time", focus.note() if focus else ""),
-        ),
-        template=_TEMPLATE,
-        barmode="stack",
-        xaxis=_time_axis(f"{word} ({_zone(tz)})", focus),
-        yaxis={"title": f"calls per {word}"},
-        legend={"title": "status", "traceorder": "normal"},
-    )
-    return fig
-
-
-# --------------------------------------------------------------------------- durations
-
-_DURATION_COLUMNS = {
-    "talk_seconds": "talk time (started→ended)",
-    "setup_seconds": "setup time (created→started)",
-    "duration": "billed duration",
-}
-
-
-def _bin_edges(values: np.ndarray, *, log: bool) -> np.ndarray:
-    """Return shared histogram edges: nice linear widths, or log-spaced from 1 s."""
-    high = float(values.max())
-    if log:
-        return np.geomspace(1.0, max(high, 1.0) * 1.0001 + 1e-9, _HISTOGRAM_BINS + 1)
-    low = min(float(values.min()), 0.0)
-    raw = (high - low) / _HISTOGRAM_BINS or 1.0
-    magnitude = 10 ** np.floor(np.log10(raw))
-    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
-    start = np.floor(low / step) * step
-    count = int(np.floor((high - start) / step)) + 1
-    return start + step * np.arange(count + 1)
-
-
-def duration_histogram(
-    df: pd.DataFrame, *, by: str = "status", log: bool = False, column: str = "talk_seconds"
-) -> go.Figure:
-    """Draw the distribution of talk time (or billed ``duration``), stacked by status or channel.
-
-    Values are binned with numpy, so the figure holds a few dozen bars per group whatever the
-    number of calls. ``log=True`` uses log-spaced bins on a log axis (values under 1 s are
-    counted in the first bin). ``by`` is ``"status"`` or ``"channel"``; ``column`` is
-    ``"talk_seconds"``, ``"duration"`` (billed seconds) or ``"setup_seconds"``.
-
-    >>> duration_histogram(df, by="channel", log=True, column="duration")  # doctest: +SKIP
-    """
-    if by not in ("status", "channel"):
-        raise ValueError(f"by must be 'status' or 'channel', not {by!r}")
-    if column not in _DURATION_COLUMNS:
-        raise ValueError(f"column must be one of {sorted(_DURATION_COLUMNS)}, not {column!r}")
-    what = _DURATION_COLUMNS[column]
-    title = f"Distribution of {what} by {by}"
-    if not _has_values(df, [column]):
-        return _empty_figure(title, "No calls to show")
-    values = pd.to_numeric(df[column], errors="coerce").astype("float64")
-    present = values.notna().to_numpy()
-    x = values.to_numpy(na_value=np.nan)[present]
-    labels, idx = _groups(_column(df, by).loc[present])
-    edges = _bin_edges(x, log=log)
-    binned = np.clip(x, edges[0], None) if log else x
-    # One bin index per value, then one bincount per group: no per-group np.histogram passes.
-    bins = np.clip(np.searchsorted(edges, binned, side="right") - 1, 0, len(edges) - 2)
-    counts = np.bincount(idx * (len(edges) - 1) + bins, minlength=len(labels) * (len(edges) - 1))
-    counts = counts.reshape(len(labels), len(edges) - 1)
-    color = status_color if by == "status" else channel_color
-    lows, highs = edges[:-1], edges[1:]
-    # Bars span [low, high] in data units, which plotly maps edge by edge on a log axis too.
-    centres, widths = (lows + highs) / 2, highs - lows
-    ranges = np.char.add(
-        np.char.add(np.round(lows, 1).astype(str), "–"), np.round(highs, 1).astype(str)
-    )
-    fig = go.Figure()
-    for k, label in enumerate(labels):
-        fig.add_trace(
-            go.Bar(
-                name=label,
-                x=centres,
-                y=counts[k],
-                width=widths,
-                customdata=ranges,
-                marker={"color": color(label), "line": {"width": 0}},
-                hovertemplate=f"{html.escape(label)}: %{{y}} calls<extra>%{{customdata}} s</extra>",
-            )
-        )
-    fig.update_layout(
-        title=_title(title, f"{int(present.sum()):,} calls with a value, {len(edges) - 1} bins"),
-        template=_TEMPLATE,
-        barmode="stack",
-        bargap=0,
-        xaxis={"title": f"{what} (seconds)", "type": "log" if log else "linear"},
-        yaxis={"title": "calls"},
-        legend={"title": by, "traceorder": "normal"},
-    )
-    return fig
-
-
-# --------------------------------------------------------------------------- costs
+from ..summary import UNKNOWN, group_codes
+from ._buckets import _bucketed, _freq_word, _period_layout
+from ._colors import DIRECTION_PATTERNS, channel_color
+from ._data import _column, _has_values, _zone
+from ._layout import _TEMPLATE, _empty_figure, _fmt_eur, _subtitle, _time_axis, _title
 
 
 def cost_by_channel(df: pd.DataFrame) -> go.Figure:
@@ -209,8 +27,8 @@ def cost_by_channel(df: pd.DataFrame) -> go.Figure:
     cost = pd.to_numeric(df["cost_eur"], errors="coerce").astype("float64")
     priced = cost.notna().to_numpy()
     amounts = cost.to_numpy(na_value=np.nan)[priced]
-    channels, channel_idx = _groups(_column(df, "channel").loc[priced])
-    directions, direction_idx = _groups(_column(df, "direction").loc[priced])
+    channels, channel_idx = group_codes(_column(df, "channel").loc[priced])
+    directions, direction_idx = group_codes(_column(df, "direction").loc[priced])
     sums = np.bincount(
         direction_idx * len(channels) + channel_idx,
         weights=amounts,
@@ -294,7 +112,7 @@ def cost_over_time(df: pd.DataFrame, *, freq: str = "D", tz: str | None = None) 
     if priced.empty:
         return _empty_figure(title, "No cost data")
     buckets, used, note, focus = _bucketed(priced["created"], freq, tz)
-    labels, idx = _groups(_column(priced, "channel"))
+    labels, idx = group_codes(_column(priced, "channel"))
     amounts = cost.loc[keep]
     starts = buckets.to_numpy()
     per_channel = amounts.groupby([idx, starts]).sum()
@@ -377,7 +195,7 @@ def cost_by_destination(df: pd.DataFrame, *, top: int = 10) -> go.Figure:
     # Countries past the top N fold into "other"; NA countries stay apart as "unknown".
     label = country.where(country.isin(named), "other").where(country.notna(), UNKNOWN)
     order = [*named, *(["other"] if len(ranking) > top else []), UNKNOWN]
-    channels, channel_idx = _groups(_column(df, "channel"))
+    channels, channel_idx = group_codes(_column(df, "channel"))
     table = (
         pd.DataFrame({"country": label, "channel": channel_idx, "cost": cost, "minutes": minutes})
         .groupby(["country", "channel"])[["cost", "minutes"]]
