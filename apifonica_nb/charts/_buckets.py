@@ -12,7 +12,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from ._data import _ms, _wall
+from ._data import MS, wall_clock
 
 # Above this many time buckets a bar chart is unreadable and heavy: use a coarser bucket.
 _MAX_BUCKETS = 1500
@@ -42,7 +42,7 @@ def _bucket_starts(wall: pd.Series, freq: str) -> pd.Series:
         return wall.dt.to_period(_PERIOD_ALIASES.get(freq, freq)).dt.start_time
 
 
-class _Focus(NamedTuple):
+class Focus(NamedTuple):
     """The stretch of the time axis that holds the bulk of the calls (naive wall times)."""
 
     start: pd.Timestamp
@@ -57,7 +57,7 @@ class _Focus(NamedTuple):
         return f"{self.outside:,} {noun} outside this window: zoom out to see them"
 
 
-def _focus(wall: pd.Series) -> _Focus | None:
+def find_focus(wall: pd.Series) -> Focus | None:
     """Find the window of the bulk of the times when a few outliers stretch the axis.
 
     A single old call (the vendor's 2017 example in an account of this month, say) would
@@ -79,7 +79,7 @@ def _focus(wall: pd.Series) -> _Focus | None:
     if full <= 3 * (end - start):  # the outliers do not stretch the axis much: show it all
         return None
     outside = int(((times < start) | (times > end)).sum())
-    return _Focus(start, end, outside)
+    return Focus(start, end, outside)
 
 
 def _coarsen(freq: str, span: pd.Timedelta) -> str:
@@ -94,14 +94,14 @@ def _coarsen(freq: str, span: pd.Timedelta) -> str:
     return _FREQ_LADDER[-1]
 
 
-def _freq_word(freq: str) -> str:
+def freq_word(freq: str) -> str:
     """Return a human name for a bucket frequency ("hour", "5 min", ...)."""
     if freq in _FREQ_WORDS:
         return _FREQ_WORDS[freq]
     return freq.replace("min", " min").replace("h", " h").replace("D", " days").strip()
 
 
-def _period_layout(freq: str) -> dict[str, object]:
+def period_layout(freq: str) -> dict[str, object]:
     """Bar keyword arguments that centre each bar on its whole bucket."""
     months = {"M": 1, "ME": 1, "MS": 1, "Q": 3, "QE": 3, "QS": 3, "Y": 12, "YE": 12, "YS": 12}
     if freq in months:
@@ -111,22 +111,22 @@ def _period_layout(freq: str) -> dict[str, object]:
     if freq.startswith("W"):
         start = pd.Period("1970-01-07", freq=freq).start_time
     return {
-        "xperiod": _approx_length(freq).total_seconds() * _ms,
+        "xperiod": _approx_length(freq).total_seconds() * MS,
         "xperiod0": start.strftime("%Y-%m-%d"),
         "xperiodalignment": "middle",
     }
 
 
-def _bucketed(
+def bucketed(
     created: pd.Series, freq: str, tz: str | None
-) -> tuple[pd.Series, str, str, _Focus | None]:
+) -> tuple[pd.Series, str, str, Focus | None]:
     """Bucket creation times: bucket starts, the frequency used, a title note and the focus."""
-    wall = _wall(created, tz)
-    focus = _focus(wall)
+    wall = wall_clock(created, tz)
+    focus = find_focus(wall)
     # Only buckets that hold calls become bars, so the focus span decides readability.
     span = focus.end - focus.start if focus else wall.max() - wall.min()
     used = _coarsen(freq, span)
     note = ""
     if used != freq:
-        note = f" (per-{_freq_word(freq)} buckets would exceed {_MAX_BUCKETS:,}; coarsened)"
+        note = f" (per-{freq_word(freq)} buckets would exceed {_MAX_BUCKETS:,}; coarsened)"
     return _bucket_starts(wall, used), used, note, focus

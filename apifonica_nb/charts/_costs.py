@@ -10,10 +10,10 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..summary import UNKNOWN, group_codes
-from ._buckets import _bucketed, _freq_word, _period_layout
+from ._buckets import bucketed, freq_word, period_layout
 from ._colors import DIRECTION_PATTERNS, channel_color
-from ._data import _column, _has_values, _zone
-from ._layout import _TEMPLATE, _empty_figure, _fmt_eur, _subtitle, _time_axis, _title
+from ._data import column_or_na, has_values, zone_label
+from ._layout import TEMPLATE, empty_figure, fmt_eur, join_subtitle, time_axis, titled
 
 
 def cost_by_channel(df: pd.DataFrame) -> go.Figure:
@@ -22,13 +22,13 @@ def cost_by_channel(df: pd.DataFrame) -> go.Figure:
     >>> cost_by_channel(df)  # doctest: +SKIP
     """
     title = "Cost by channel and direction"
-    if not _has_values(df, ["cost_eur"]):
-        return _empty_figure(title, "No cost data")
+    if not has_values(df, ["cost_eur"]):
+        return empty_figure(title, "No cost data")
     cost = pd.to_numeric(df["cost_eur"], errors="coerce").astype("float64")
     priced = cost.notna().to_numpy()
     amounts = cost.to_numpy(na_value=np.nan)[priced]
-    channels, channel_idx = group_codes(_column(df, "channel").loc[priced])
-    directions, direction_idx = group_codes(_column(df, "direction").loc[priced])
+    channels, channel_idx = group_codes(column_or_na(df, "channel").loc[priced])
+    directions, direction_idx = group_codes(column_or_na(df, "direction").loc[priced])
     sums = np.bincount(
         direction_idx * len(channels) + channel_idx,
         weights=amounts,
@@ -75,10 +75,10 @@ def cost_by_channel(df: pd.DataFrame) -> go.Figure:
             shown = True
     totals = sums.sum(axis=0)
     fig.update_layout(
-        title=_title(
-            title, f"total {_fmt_eur(float(totals.sum()))} over {int(priced.sum()):,} priced calls"
+        title=titled(
+            title, f"total {fmt_eur(float(totals.sum()))} over {int(priced.sum()):,} priced calls"
         ),
-        template=_TEMPLATE,
+        template=TEMPLATE,
         barmode="stack",
         xaxis={"title": "channel", "categoryorder": "array", "categoryarray": channels},
         yaxis={"title": "cost (EUR)"},
@@ -87,7 +87,7 @@ def cost_by_channel(df: pd.DataFrame) -> go.Figure:
             {
                 "x": channel,
                 "y": total,
-                "text": f"<b>{_fmt_eur(float(total))}</b>",
+                "text": f"<b>{fmt_eur(float(total))}</b>",
                 "showarrow": False,
                 "yanchor": "bottom",
                 "yshift": 2,
@@ -104,20 +104,20 @@ def cost_over_time(df: pd.DataFrame, *, freq: str = "D", tz: str | None = None) 
     >>> cost_over_time(df, freq="W")  # doctest: +SKIP
     """
     title = "Cost over time by channel"
-    if not _has_values(df, ["cost_eur", "created"]):
-        return _empty_figure(title, "No cost data")
+    if not has_values(df, ["cost_eur", "created"]):
+        return empty_figure(title, "No cost data")
     cost = pd.to_numeric(df["cost_eur"], errors="coerce").astype("float64")
     keep = (cost.notna() & df["created"].notna()).to_numpy()
     priced = df.loc[keep]
     if priced.empty:
-        return _empty_figure(title, "No cost data")
-    buckets, used, note, focus = _bucketed(priced["created"], freq, tz)
-    labels, idx = group_codes(_column(priced, "channel"))
+        return empty_figure(title, "No cost data")
+    buckets, used, note, focus = bucketed(priced["created"], freq, tz)
+    labels, idx = group_codes(column_or_na(priced, "channel"))
     amounts = cost.loc[keep]
     starts = buckets.to_numpy()
     per_channel = amounts.groupby([idx, starts]).sum()
     totals = amounts.groupby(starts).sum()  # sorted by bucket
-    word = _freq_word(used)
+    word = freq_word(used)
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     for k, channel in enumerate(labels):
         per_bucket = per_channel.xs(k, level=0)
@@ -128,7 +128,7 @@ def cost_over_time(df: pd.DataFrame, *, freq: str = "D", tz: str | None = None) 
                 y=per_bucket.to_numpy(),
                 marker={"color": channel_color(channel), "line": {"width": 0}},
                 hovertemplate=f"{html.escape(channel)}: %{{y:,.4f}} EUR<extra>%{{x}}</extra>",
-                **_period_layout(used),
+                **period_layout(used),
             ),
             secondary_y=False,
         )
@@ -141,23 +141,23 @@ def cost_over_time(df: pd.DataFrame, *, freq: str = "D", tz: str | None = None) 
             mode="lines+markers" if len(totals) < 60 else "lines",
             line={"color": "#222", "width": 2},
             hovertemplate="cumulative: %{y:,.2f} EUR<extra>%{x}</extra>",
-            **_period_layout(used),
+            **period_layout(used),
         ),
         secondary_y=True,
     )
     fig.update_layout(
-        title=_title(
+        title=titled(
             f"Cost per {word} by channel, with cumulative total{note}",
-            _subtitle(
-                f"total {_fmt_eur(float(cumulative[-1]))}; calls counted on their creation time",
+            join_subtitle(
+                f"total {fmt_eur(float(cumulative[-1]))}; calls counted on their creation time",
                 focus.note() if focus else "",
             ),
         ),
-        template=_TEMPLATE,
+        template=TEMPLATE,
         barmode="stack",
         legend={"title": "channel", "traceorder": "normal"},
     )
-    fig.update_xaxes(_time_axis(f"{word} ({_zone(tz)})", focus))
+    fig.update_xaxes(time_axis(f"{word} ({zone_label(tz)})", focus))
     fig.update_yaxes(title_text=f"cost per {word} (EUR)", secondary_y=False)
     fig.update_yaxes(
         title_text="cumulative cost (EUR)",
@@ -180,11 +180,11 @@ def cost_by_destination(df: pd.DataFrame, *, top: int = 10) -> go.Figure:
     if top < 1:
         raise ValueError(f"top must be at least 1, not {top}")
     title = "Cost and billed minutes by destination country"
-    if not (_has_values(df, ["cost_eur"]) or _has_values(df, ["duration"])):
-        return _empty_figure(title, "No cost data")
-    cost = pd.to_numeric(_column(df, "cost_eur"), errors="coerce").astype("float64")
-    minutes = pd.to_numeric(_column(df, "duration"), errors="coerce").astype("float64") / 60
-    country = _column(df, "destination_country").astype("str")
+    if not (has_values(df, ["cost_eur"]) or has_values(df, ["duration"])):
+        return empty_figure(title, "No cost data")
+    cost = pd.to_numeric(column_or_na(df, "cost_eur"), errors="coerce").astype("float64")
+    minutes = pd.to_numeric(column_or_na(df, "duration"), errors="coerce").astype("float64") / 60
+    country = column_or_na(df, "destination_country").astype("str")
     ranking = (
         pd.DataFrame({"country": country, "cost": cost, "minutes": minutes})
         .groupby("country", dropna=True)[["cost", "minutes"]]
@@ -195,7 +195,7 @@ def cost_by_destination(df: pd.DataFrame, *, top: int = 10) -> go.Figure:
     # Countries past the top N fold into "other"; NA countries stay apart as "unknown".
     label = country.where(country.isin(named), "other").where(country.notna(), UNKNOWN)
     order = [*named, *(["other"] if len(ranking) > top else []), UNKNOWN]
-    channels, channel_idx = group_codes(_column(df, "channel"))
+    channels, channel_idx = group_codes(column_or_na(df, "channel"))
     table = (
         pd.DataFrame({"country": label, "channel": channel_idx, "cost": cost, "minutes": minutes})
         .groupby(["country", "channel"])[["cost", "minutes"]]
@@ -205,7 +205,7 @@ def cost_by_destination(df: pd.DataFrame, *, top: int = 10) -> go.Figure:
     drawn = table.groupby(level="country").sum().abs().sum(axis=1)
     order = [c for c in order if drawn.get(c, 0) > 0]
     if not order:
-        return _empty_figure(title, "No cost data")
+        return empty_figure(title, "No cost data")
     fig = make_subplots(
         rows=1,
         cols=2,
@@ -234,12 +234,12 @@ def cost_by_destination(df: pd.DataFrame, *, top: int = 10) -> go.Figure:
                 col=col,
             )
     fig.update_layout(
-        title=_title(
+        title=titled(
             title,
             f"top {top} countries by cost, the rest as “other”; total "
-            f"{_fmt_eur(float(cost.sum()))}, {float(minutes.sum()):,.1f} billed minutes",
+            f"{fmt_eur(float(cost.sum()))}, {float(minutes.sum()):,.1f} billed minutes",
         ),
-        template=_TEMPLATE,
+        template=TEMPLATE,
         barmode="stack",
         legend={"title": "channel", "traceorder": "normal"},
         height=max(420, 28 * len(order) + 200),

@@ -8,10 +8,10 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ..summary import group_codes
-from ._buckets import _bucketed, _freq_word, _period_layout
+from ._buckets import bucketed, freq_word, period_layout
 from ._colors import status_color
-from ._data import _column, _has_values, _zone
-from ._layout import _TEMPLATE, _empty_figure, _subtitle, _time_axis, _title
+from ._data import column_or_na, has_values, zone_label
+from ._layout import TEMPLATE, empty_figure, join_subtitle, time_axis, titled
 
 
 def status_counts(df: pd.DataFrame, *, freq: str = "h", tz: str | None = None) -> go.Figure:
@@ -22,11 +22,11 @@ def status_counts(df: pd.DataFrame, *, freq: str = "h", tz: str | None = None) -
 
     >>> status_counts(df, freq="D", tz="Europe/Riga")  # doctest: +SKIP
     """
-    if not _has_values(df, ["created"]):
-        return _empty_figure("Calls by status", "No calls to show")
+    if not has_values(df, ["created"]):
+        return empty_figure("Calls by status", "No calls to show")
     calls = df.loc[df["created"].notna()]
-    buckets, used, note, focus = _bucketed(calls["created"], freq, tz)
-    labels, idx = group_codes(_column(calls, "status"))
+    buckets, used, note, focus = bucketed(calls["created"], freq, tz)
+    labels, idx = group_codes(column_or_na(calls, "status"))
     # Sparse: each status trace only holds the buckets where it occurs.
     counts = pd.Series(1, index=calls.index).groupby([idx, buckets.to_numpy()]).sum()
     fig = go.Figure()
@@ -39,18 +39,18 @@ def status_counts(df: pd.DataFrame, *, freq: str = "h", tz: str | None = None) -
                 y=per_bucket.to_numpy(),
                 marker={"color": status_color(status), "line": {"width": 0}},
                 hovertemplate=f"{html.escape(status)}: %{{y}} calls<extra>%{{x}}</extra>",
-                **_period_layout(used),
+                **period_layout(used),
             )
         )
-    word = _freq_word(used)
+    word = freq_word(used)
     fig.update_layout(
-        title=_title(
+        title=titled(
             f"Calls per {word} by status{note}",
-            _subtitle(f"{len(calls):,} calls, by creation time", focus.note() if focus else ""),
+            join_subtitle(f"{len(calls):,} calls, by creation time", focus.note() if focus else ""),
         ),
-        template=_TEMPLATE,
+        template=TEMPLATE,
         barmode="stack",
-        xaxis=_time_axis(f"{word} ({_zone(tz)})", focus),
+        xaxis=time_axis(f"{word} ({zone_label(tz)})", focus),
         yaxis={"title": f"calls per {word}"},
         legend={"title": "status", "traceorder": "normal"},
     )

@@ -10,8 +10,8 @@ import plotly.graph_objects as go
 
 from ..summary import group_codes
 from ._colors import channel_color, status_color
-from ._data import _column, _has_values
-from ._layout import _TEMPLATE, _empty_figure, _title
+from ._data import column_or_na, has_values
+from ._layout import TEMPLATE, empty_figure, titled
 
 _HISTOGRAM_BINS = 40
 
@@ -54,12 +54,12 @@ def duration_histogram(
         raise ValueError(f"column must be one of {sorted(_DURATION_COLUMNS)}, not {column!r}")
     what = _DURATION_COLUMNS[column]
     title = f"Distribution of {what} by {by}"
-    if not _has_values(df, [column]):
-        return _empty_figure(title, "No calls to show")
+    if not has_values(df, [column]):
+        return empty_figure(title, "No calls to show")
     values = pd.to_numeric(df[column], errors="coerce").astype("float64")
     present = values.notna().to_numpy()
     x = values.to_numpy(na_value=np.nan)[present]
-    labels, idx = group_codes(_column(df, by).loc[present])
+    labels, idx = group_codes(column_or_na(df, by).loc[present])
     edges = _bin_edges(x, log=log)
     binned = np.clip(x, edges[0], None) if log else x
     # One bin index per value, then one bincount per group: no per-group np.histogram passes.
@@ -87,8 +87,8 @@ def duration_histogram(
             )
         )
     fig.update_layout(
-        title=_title(title, f"{int(present.sum()):,} calls with a value, {len(edges) - 1} bins"),
-        template=_TEMPLATE,
+        title=titled(title, f"{int(present.sum()):,} calls with a value, {len(edges) - 1} bins"),
+        template=TEMPLATE,
         barmode="stack",
         bargap=0,
         xaxis={"title": f"{what} (seconds)", "type": "log" if log else "linear"},

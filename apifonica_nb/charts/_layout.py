@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from ._buckets import _Focus
+from ._buckets import Focus
 
-_TEMPLATE = "plotly_white"
+TEMPLATE = "plotly_white"
 
 
-def _empty_figure(title: str, message: str) -> go.Figure:
+def empty_figure(title: str, message: str) -> go.Figure:
     """Return a figure that says why there is nothing to draw."""
     fig = go.Figure()
     fig.update_layout(
         title=title,
-        template=_TEMPLATE,
+        template=TEMPLATE,
         xaxis={"visible": False},
         yaxis={"visible": False},
         annotations=[
@@ -32,7 +32,7 @@ def _empty_figure(title: str, message: str) -> go.Figure:
     return fig
 
 
-def _time_axis(title: str, focus: _Focus | None) -> dict[str, object]:
+def time_axis(title: str, focus: Focus | None) -> dict[str, object]:
     """Return a date x-axis, starting on the focus window when there is one."""
     axis: dict[str, object] = {"title": title, "type": "date"}
     if focus is not None:
@@ -40,17 +40,17 @@ def _time_axis(title: str, focus: _Focus | None) -> dict[str, object]:
     return axis
 
 
-def _subtitle(*parts: str) -> str:
+def join_subtitle(*parts: str) -> str:
     return " · ".join(part for part in parts if part)
 
 
-def _fmt_eur(value: float) -> str:
+def fmt_eur(value: float) -> str:
     """Format an amount in euros with enough decimals for per-call prices."""
     value = round(value, 6)  # float sums like 34.0749999 should print as 34.08
     return f"{value:,.2f} EUR" if abs(value) >= 1 or value == 0 else f"{value:.4f} EUR"
 
 
-def _title(text: str, subtitle: str = "") -> dict[str, object]:
+def titled(text: str, subtitle: str = "") -> dict[str, object]:
     title: dict[str, object] = {"text": text}
     if subtitle:
         title["subtitle"] = {"text": subtitle}
