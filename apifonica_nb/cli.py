@@ -124,7 +124,7 @@ def _ignore_failure_warnings() -> None:
 def _fetch_frame(args: argparse.Namespace, client: Client) -> pd.DataFrame:
     progress = sys.stderr.isatty()
     if getattr(args, "sids_file", None):
-        from ._widget_parts import parse_sid_list
+        from .widgets import parse_sid_list
 
         text = Path(args.sids_file).read_text(encoding="utf-8")
         valid, invalid = parse_sid_list(text)

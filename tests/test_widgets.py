@@ -16,7 +16,6 @@ import pandas as pd
 import pytest
 
 import apifonica_nb as ap
-from apifonica_nb._widget_parts import export_frame, parse_sid_list, table_html
 from apifonica_nb.errors import (
     AuthenticationError,
     FetchFailuresWarning,
@@ -24,7 +23,9 @@ from apifonica_nb.errors import (
     TransportError,
 )
 from apifonica_nb.fetch import DEMO_NOW
-from apifonica_nb.widgets import CHARTS, CallExplorer
+from apifonica_nb.widgets import CHARTS, CallExplorer, parse_sid_list
+from apifonica_nb.widgets._export import export_frame
+from apifonica_nb.widgets._html import table_html
 
 CALLS = 300
 
