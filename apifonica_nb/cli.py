@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from . import summary
 from .client import Client
 from .connect import DEMO_NOW
 from .errors import ApifonicaError, FetchFailuresWarning
@@ -86,23 +88,8 @@ def _client(args: argparse.Namespace) -> Iterator[Client]:
         yield sb.client()
 
 
-def _summary_tables(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    by_status = (
-        df.groupby("status", observed=True)
-        .agg(calls=("call_sid", "size"), cost_eur=("cost_eur", "sum"))
-        .assign(share=lambda t: t["calls"] / max(len(df), 1) * 100)
-    )
-    by_channel = df.groupby(["channel", "direction"], observed=True).agg(
-        calls=("call_sid", "size"),
-        talk_minutes=("talk_seconds", "sum"),
-        cost_eur=("cost_eur", "sum"),
-    )
-    by_channel["talk_minutes"] /= 60
-    return by_status, by_channel
-
-
 _FORMATS = {
-    "share": "{:.1f}%".format,
+    "share": "{:.1%}".format,
     "cost_eur": "{:,.4f}".format,
     "talk_minutes": "{:,.1f}".format,
 }
@@ -113,19 +100,32 @@ def _cmd_summary(args: argparse.Namespace) -> int:
         df = fetch_history(
             client=client, since=args.since, until=args.until, progress=sys.stderr.isatty()
         )
-    by_status, by_channel = _summary_tables(df)
-    print(f"{len(df)} calls, total cost {df['cost_eur'].sum():.2f} EUR\n")
+    by_status = summary.by_column(df, "status")[["calls", "cost_eur", "share"]]
+    by_channel = summary.by_column(df, ["channel", "direction"])
+    print(f"{len(df)} calls, total cost {summary.totals(df).cost_eur:.2f} EUR\n")
     print("Calls by status")
     print(by_status.to_string(formatters=_FORMATS))
     print("\nCost by channel and direction (EUR)")
-    print(by_channel.to_string(formatters=_FORMATS))
+    print(by_channel[["calls", "talk_minutes", "cost_eur"]].to_string(formatters=_FORMATS))
     return 0
+
+
+def _ignore_failure_warnings() -> None:
+    """Leave the verbs' FetchFailuresWarning out: the command lists the failures itself.
+
+    Only warnings attributed to this module are filtered (the verbs warn at their caller),
+    with a filter rather than ``catch_warnings``, which swaps the process-wide filters back
+    and forth and is not thread-safe.
+    """
+    warnings.filterwarnings(
+        "ignore", category=FetchFailuresWarning, module=re.escape(__name__) + r"\Z"
+    )
 
 
 def _fetch_frame(args: argparse.Namespace, client: Client) -> pd.DataFrame:
     progress = sys.stderr.isatty()
     if getattr(args, "sids_file", None):
-        from ._widget_parts import parse_sid_list
+        from .widgets import parse_sid_list
 
         text = Path(args.sids_file).read_text(encoding="utf-8")
         valid, invalid = parse_sid_list(text)
@@ -158,8 +158,8 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() not in (".parquet", ".csv"):
         raise SystemExit("apifonica-nb fetch: --out must end in .parquet or .csv")
-    with _client(args) as client, warnings.catch_warnings():
-        warnings.simplefilter("ignore", FetchFailuresWarning)  # reported below, with a file
+    _ignore_failure_warnings()  # reported below, with a file
+    with _client(args) as client:
         df = _fetch_frame(args, client)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".parquet":
@@ -177,8 +177,8 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    with _client(args) as client, warnings.catch_warnings():
-        warnings.simplefilter("ignore", FetchFailuresWarning)  # the report lists them
+    _ignore_failure_warnings()  # the report lists them
+    with _client(args) as client:
         df = _fetch_frame(args, client)
     path = report(df, out)
     print(f"Wrote the report of {len(df)} calls to {path}", file=sys.stderr)

@@ -16,13 +16,11 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from apifonica_nb import charts
-from apifonica_nb.charts import _column, _groups
-from apifonica_nb.records import FINAL_STATUSES
+from apifonica_nb import charts, summary
+from apifonica_nb.summary import Totals
 
 __all__ = ["REPORT_CHARTS", "report", "report_html"]
 
@@ -96,59 +94,32 @@ def _esc(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _num(series: pd.Series) -> pd.Series:
-    """Return a numeric column as float64 with NaN for NA (missing columns: all NaN)."""
-    return pd.to_numeric(series, errors="coerce").astype("float64")
-
-
-def _summary(df: pd.DataFrame, by: str, color: Callable[[object], str]) -> str:
+def _table(df: pd.DataFrame, by: str, color: Callable[[object], str], total: Totals) -> str:
     """Return an HTML table of calls, cost, talk and billed minutes per value of ``by``."""
-    labels, idx = _groups(_column(df, by))
-    size = len(labels)
-    calls = np.bincount(idx, minlength=size)
-    cost = np.bincount(idx, weights=np.nan_to_num(_num(_column(df, "cost_eur"))), minlength=size)
-    talk = np.bincount(
-        idx, weights=np.nan_to_num(_num(_column(df, "talk_seconds"))), minlength=size
-    )
-    billed = np.bincount(idx, weights=np.nan_to_num(_num(_column(df, "duration"))), minlength=size)
     header = (
         f"<tr><th>{_esc(by)}</th><th>calls</th><th>share</th><th>cost (EUR)</th>"
         "<th>talk minutes</th><th>billed minutes</th></tr>"
     )
     rows = [
-        f'<tr><td><span class="swatch" style="background:{_esc(color(label))}"></span>'
-        f"{_esc(label)}</td><td class=num>{calls[k]:,}</td>"
-        f"<td class=num>{calls[k] / max(len(df), 1):.1%}</td>"
-        f"<td class=num>{cost[k]:,.4f}</td><td class=num>{talk[k] / 60:,.1f}</td>"
-        f"<td class=num>{billed[k] / 60:,.1f}</td></tr>"
-        for k, label in enumerate(labels)
+        f'<tr><td><span class="swatch" style="background:{_esc(color(row.Index))}"></span>'
+        f"{_esc(row.Index)}</td><td class=num>{row.calls:,}</td>"
+        f"<td class=num>{row.share:.1%}</td>"
+        f"<td class=num>{row.cost_eur:,.4f}</td><td class=num>{row.talk_minutes:,.1f}</td>"
+        f"<td class=num>{row.billed_minutes:,.1f}</td></tr>"
+        for row in summary.by_column(df, by).itertuples()
     ]
-    total = (
-        f"<tr><th>total</th><th class=num>{len(df):,}</th><th></th>"
-        f"<th class=num>{cost.sum():,.4f}</th><th class=num>{talk.sum() / 60:,.1f}</th>"
-        f"<th class=num>{billed.sum() / 60:,.1f}</th></tr>"
+    footer = (
+        f"<tr><th>total</th><th class=num>{total.calls:,}</th><th></th>"
+        f"<th class=num>{total.cost_eur:,.4f}</th><th class=num>{total.talk_minutes:,.1f}</th>"
+        f"<th class=num>{total.billed_minutes:,.1f}</th></tr>"
     )
-    return f'<table class="summary" data-by="{_esc(by)}">{header}{"".join(rows)}{total}</table>'
+    return f'<table class="summary" data-by="{_esc(by)}">{header}{"".join(rows)}{footer}</table>'
 
 
-def _answer_rate(df: pd.DataFrame) -> str:
-    """Return completed calls over final calls, as a percentage (or "n/a")."""
-    status = _column(df, "status").astype("str")
-    if "is_final" in df.columns:
-        final = df["is_final"].astype("boolean").fillna(False).to_numpy(dtype=bool)
-    else:
-        final = status.isin(FINAL_STATUSES).to_numpy()
-    completed = (status == "completed").fillna(False).to_numpy(dtype=bool)
-    if not final.any():
-        return "n/a"
-    return f"{(completed & final).sum() / final.sum():.1%}"
-
-
-def _period(df: pd.DataFrame) -> str:
-    created = _column(df, "created").dropna()
-    if created.empty:
+def _period(total: Totals) -> str:
+    if total.period is None:
         return "no calls"
-    first, last = (pd.Timestamp(t).tz_convert("UTC") for t in (created.min(), created.max()))
+    first, last = total.period
     return f"{first:%Y-%m-%d %H:%M} – {last:%Y-%m-%d %H:%M} UTC (by creation time)"
 
 
@@ -175,12 +146,13 @@ def report_html(
 ) -> str:
     """Return the report as one standalone HTML document (see :func:`report`)."""
     failures = df.attrs.get("failures", []) or []
-    cost = _num(_column(df, "cost_eur"))
+    total = summary.totals(df)
+    rate = total.answer_rate
     kpis = (
-        ("calls", f"{len(df):,}"),
-        ("total cost", f"{np.nansum(cost.to_numpy()):,.2f} EUR"),
-        ("answer rate", _answer_rate(df)),
-        ("failures", f"{len(failures):,}"),
+        ("calls", f"{total.calls:,}"),
+        ("total cost", f"{total.cost_eur:,.2f} EUR"),
+        ("answer rate", "n/a" if rate is None else f"{rate:.1%}"),
+        ("failures", f"{total.failures:,}"),
     )
     kpi_html = "".join(
         f'<div class="kpi" data-kpi="{_esc(name)}">'
@@ -207,10 +179,10 @@ def report_html(
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{_esc(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
         f"<header><h1>{_esc(title)}</h1>"
-        f'<p class="period">{_esc(_period(df))}</p><dl class="kpis">{kpi_html}</dl></header>\n'
+        f'<p class="period">{_esc(_period(total))}</p><dl class="kpis">{kpi_html}</dl></header>\n'
         '<section id="summary"><h2>Summary</h2><div class="tables">'
-        f"{_summary(df, 'status', charts.status_color)}"
-        f"{_summary(df, 'channel', charts.channel_color)}</div></section>\n"
+        f"{_table(df, 'status', charts.status_color, total)}"
+        f"{_table(df, 'channel', charts.channel_color, total)}</div></section>\n"
         f"{_failures(failures)}\n" + "\n".join(sections) + "\n</body>\n</html>\n"
     )
 

@@ -155,7 +155,8 @@ def test_plotly_js_is_inlined_once_and_nothing_comes_from_the_network(html_text:
     assert "mathjax.js" not in html_text.lower()  # include_mathjax="cdn" would add it
 
 
-def test_report_writes_utf8_atomically(frame: pd.DataFrame, tmp_path: Path) -> None:
+def test_report_writes_utf8_atomically(tmp_path: Path) -> None:
+    frame = make_frame(30, seed=2)
     target = tmp_path / "new dir" / "calls report.html"
     written = report(frame, target, title="Anrufe – Übersicht")
     assert written == target
@@ -210,6 +211,7 @@ def _open_offline(browser: Any, path: Path) -> tuple[Any, list[str], list[str]]:
     return page, foreign, errors
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 def test_report_renders_offline_in_chromium(
     chromium: Any, frame: pd.DataFrame, tmp_path: Path
@@ -238,6 +240,7 @@ def test_report_renders_offline_in_chromium(
         page.close()
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 def test_seeded_sandbox_report_renders_offline(chromium: Any, sandbox: Any, tmp_path: Path) -> None:
     """The whole path: sandbox account -> fetch_history -> report -> Chromium, offline."""

@@ -16,7 +16,6 @@ import pandas as pd
 import pytest
 
 import apifonica_nb as ap
-from apifonica_nb._widget_parts import export_frame, parse_sid_list, table_html
 from apifonica_nb.connect import DEMO_NOW
 from apifonica_nb.errors import (
     AuthenticationError,
@@ -24,7 +23,10 @@ from apifonica_nb.errors import (
     InvalidRequestError,
     TransportError,
 )
-from apifonica_nb.widgets import CHARTS, CallExplorer
+from apifonica_nb.summary import totals
+from apifonica_nb.widgets import CHARTS, CallExplorer, parse_sid_list
+from apifonica_nb.widgets._export import export_frame
+from apifonica_nb.widgets._html import summary_html, table_html
 
 CALLS = 300
 
@@ -185,6 +187,7 @@ def wait_for(predicate: Any, timeout: float = 20.0) -> None:
         time.sleep(0.02)
 
 
+@pytest.mark.slow
 def test_cancel_keeps_what_was_fetched_history(slow: Any) -> None:
     e = CallExplorer(client=slow.client())
     try:
@@ -223,6 +226,7 @@ def test_cancel_keeps_what_was_fetched_history(slow: Any) -> None:
         e.close()
 
 
+@pytest.mark.slow
 def test_cancel_keeps_what_was_fetched_sid_list(slow: Any) -> None:
     e = CallExplorer(client=slow.client(), workers=2, chunk_size=6)
     try:
@@ -264,6 +268,7 @@ def test_failures_fetched_in_the_background_are_shown_not_warned(sb: Any) -> Non
         e.close()
 
 
+@pytest.mark.slow
 def test_the_cache_choice_is_passed_on(explorer: CallExplorer) -> None:
     explorer.max_calls.value = 40
     first = explorer.fetch()
@@ -453,6 +458,20 @@ def test_the_table_is_sorted_and_cut_as_asked(explorer: CallExplorer) -> None:
     assert positions == sorted(positions)
     assert explorer.table.value.count("</tr>") == 5 + 1
     assert "sorted by duration (descending)" in explorer.table.value
+
+
+def test_the_summary_line_has_no_answer_rate_without_finished_calls() -> None:
+    live = pd.DataFrame(
+        {
+            "status": pd.Categorical(["ringing", "answered"]),
+            "is_final": pd.array([False, False], dtype="boolean"),
+            "cost_eur": pd.array([None, 0.5], dtype="Float64"),
+        }
+    )
+    text = summary_html(totals(live), note="partial: <cut>")
+    assert "answer rate <b>n/a</b> (no finished calls)" in text  # not a misleading 0.0%
+    assert "total cost <b>0.50 EUR</b>" in text
+    assert "&lt;cut&gt;" in text and "<cut>" not in text
 
 
 def test_table_cells_are_escaped() -> None:

@@ -211,7 +211,6 @@ def stop_lab(server: Lab) -> None:
 
 
 def test_explorer_fetches_and_renders_in_jupyterlab(chromium: Any, lab: Lab) -> None:
-    started = time.monotonic()
     context = chromium.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
     page = context.new_page()
     page.set_default_timeout(30_000)
@@ -282,7 +281,6 @@ def test_explorer_fetches_and_renders_in_jupyterlab(chromium: Any, lab: Lab) -> 
         raise
     finally:
         context.close()
-    assert time.monotonic() - started < 90
 
 
 def check_typed_token(page: Any, lab: Lab) -> None:

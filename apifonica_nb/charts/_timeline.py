@@ -11,25 +11,20 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from ._chart_parts import (
-    _TEMPLATE,
-    _column,
-    _empty_figure,
-    _epoch_seconds,
-    _escape,
-    _fmt_eur,
-    _focus,
-    _groups,
-    _has_values,
-    _ms,
-    _subtitle,
-    _time_axis,
-    _title,
-    _utc,
-    _wall,
-    _zone,
-    status_color,
+from ..summary import group_codes
+from ._buckets import find_focus
+from ._colors import status_color
+from ._data import (
+    MS,
+    as_utc,
+    column_or_na,
+    epoch_seconds,
+    escape_text,
+    has_values,
+    wall_clock,
+    zone_label,
 )
+from ._layout import TEMPLATE, empty_figure, fmt_eur, join_subtitle, time_axis, titled
 
 # The aggregated timeline aims for about this many buckets over the whole period.
 _TIMELINE_BUCKETS = 500
@@ -53,9 +48,9 @@ def status_timeline(df: pd.DataFrame, *, tz: str | None = None, max_calls: int =
     >>> status_timeline(df, tz="Europe/Berlin")  # doctest: +SKIP
     """
     title = "Call status timeline"
-    if not _has_values(df, ["created"]):
-        return _empty_figure(title, "No calls to show")
-    calls = df.loc[_column(df, "created").notna()]
+    if not has_values(df, ["created"]):
+        return empty_figure(title, "No calls to show")
+    calls = df.loc[column_or_na(df, "created").notna()]
     if len(calls) > max_calls:
         return _timeline_aggregated(calls, tz=tz, max_calls=max_calls)
     return _timeline_gantt(calls, tz=tz)
@@ -63,10 +58,10 @@ def status_timeline(df: pd.DataFrame, *, tz: str | None = None, max_calls: int =
 
 def _call_ends(calls: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series, pd.Series]:
     """Return created, started, the last known time of each call and whether it has ended."""
-    created = _utc(calls["created"])
-    started = _utc(_column(calls, "started"))
-    ended = _utc(_column(calls, "ended"))
-    updated = _utc(_column(calls, "updated"))
+    created = as_utc(calls["created"])
+    started = as_utc(column_or_na(calls, "started"))
+    ended = as_utc(column_or_na(calls, "ended"))
+    updated = as_utc(column_or_na(calls, "updated"))
     # A call without an end is drawn up to its last update (or to where it is known to be).
     last = ended.fillna(updated).fillna(started).fillna(created)
     last = last.where(last >= created, created)
@@ -80,36 +75,36 @@ def _timeline_gantt(calls: pd.DataFrame, *, tz: str | None) -> go.Figure:
     setup_end = started.where(started.notna(), last)
     setup_end = setup_end.where(setup_end >= created, created)
     talk_end = last.where(last >= started, started)
-    setup_ms = (setup_end - created).dt.total_seconds().to_numpy() * _ms
-    talk_ms = (talk_end - started).dt.total_seconds().to_numpy() * _ms
+    setup_ms = (setup_end - created).dt.total_seconds().to_numpy() * MS
+    talk_ms = (talk_end - started).dt.total_seconds().to_numpy() * MS
     open_ = is_open.to_numpy()
     # One row per call, named by its SID, so the unified hover is titled by the call.
-    sid = _escape(_column(calls, "call_sid"))
+    sid = escape_text(column_or_na(calls, "call_sid"))
     repeat = sid.groupby(sid).cumcount()
     rows = sid.where(repeat == 0, sid + " #" + (repeat + 1).astype("str")).to_numpy()
 
-    status_labels, status_idx = _groups(_column(calls, "status"))
-    duration = _column(calls, "duration").astype("str").fillna("–")
-    cost = pd.to_numeric(_column(calls, "cost_eur"), errors="coerce")
+    status_labels, status_idx = group_codes(column_or_na(calls, "status"))
+    duration = column_or_na(calls, "duration").astype("str").fillna("–")
+    cost = pd.to_numeric(column_or_na(calls, "cost_eur"), errors="coerce")
     # The call's details ride once, on its creation dot; the bars only say how long they last.
     details = (
-        _escape(_column(calls, "from"))
+        escape_text(column_or_na(calls, "from"))
         + " → "
-        + _escape(_column(calls, "to"))
+        + escape_text(column_or_na(calls, "to"))
         + "<br>"
         + pd.Series(np.array(status_labels, dtype=object)[status_idx], index=calls.index)
         .astype("str")
-        .pipe(_escape)
+        .pipe(escape_text)
         + ", billed "
         + duration
         + " s, "
-        + cost.map(_fmt_eur, na_action="ignore").astype("str").fillna("no price yet")
+        + cost.map(fmt_eur, na_action="ignore").astype("str").fillna("no price yet")
         + "<br>tag: "
-        + _escape(_column(calls, "tag"))
+        + escape_text(column_or_na(calls, "tag"))
     ).to_numpy()
     # Whole-second text (API times have no fractions) is a third shorter than plotly's ISO.
     created_wall, started_wall, last_wall = (
-        _wall(times, tz).dt.strftime("%Y-%m-%d %H:%M:%S").to_numpy()
+        wall_clock(times, tz).dt.strftime("%Y-%m-%d %H:%M:%S").to_numpy()
         for times in (created, started, last)
     )
     fig = go.Figure()
@@ -145,7 +140,7 @@ def _timeline_gantt(calls: pd.DataFrame, *, tz: str | None) -> go.Figure:
                             else ""
                         },
                     },
-                    customdata=length[rows_in] / _ms,
+                    customdata=length[rows_in] / MS,
                     hovertemplate=f"{phase}: %{{customdata:,.0f}} s<extra></extra>",
                     meta={"phase": phase, "status": status},
                 )
@@ -183,7 +178,7 @@ def _timeline_gantt(calls: pd.DataFrame, *, tz: str | None) -> go.Figure:
             )
         )
     n = len(calls)
-    focus = _focus(_wall(created, tz))
+    focus = find_focus(wall_clock(created, tz))
     yaxis: dict[str, object] = {
         "title": "calls (by creation time)",
         "type": "category",
@@ -194,18 +189,18 @@ def _timeline_gantt(calls: pd.DataFrame, *, tz: str | None) -> go.Figure:
         "showticklabels": n <= 40,
     }
     fig.update_layout(
-        title=_title(
+        title=titled(
             f"Call status timeline ({n:,} calls)",
-            _subtitle(
+            join_subtitle(
                 "pale thin bar: setup (created→started) · solid bar: talk (started→ended) · "
                 "hatched ▸: no end yet, drawn to the last update",
                 focus.note() if focus else "",
             ),
         ),
-        template=_TEMPLATE,
+        template=TEMPLATE,
         barmode="overlay",
         hovermode="y unified",
-        xaxis=_time_axis(f"time ({_zone(tz)})", focus),
+        xaxis=time_axis(f"time ({zone_label(tz)})", focus),
         yaxis=yaxis,
         legend={"title": "status", "traceorder": "normal", "itemsizing": "constant"},
         height=int(min(max(420, 14 * n + 200), 1000)),
@@ -233,10 +228,10 @@ def _seconds_word(seconds: int) -> str:
 
 def _timeline_aggregated(calls: pd.DataFrame, *, tz: str | None, max_calls: int) -> go.Figure:
     created, _started, last, _open = _call_ends(calls)
-    start = _epoch_seconds(created)
-    end = _epoch_seconds(last)
-    status_labels, status_idx = _groups(_column(calls, "status"))
-    focus = _focus(_wall(created, None))
+    start = epoch_seconds(created)
+    end = epoch_seconds(last)
+    status_labels, status_idx = group_codes(column_or_na(calls, "status"))
+    focus = find_focus(wall_clock(created, None))
     outside = ""
     if focus is not None:
         # Count only inside the window (computed in UTC), or a stray old call would stretch
@@ -258,7 +253,7 @@ def _timeline_aggregated(calls: pd.DataFrame, *, tz: str | None, max_calls: int)
             (origin + width * np.arange(n_buckets) + width / 2) * 1e6, unit="us", utc=True
         )
     )
-    x = _wall(middles, tz).to_numpy()
+    x = wall_clock(middles, tz).to_numpy()
 
     fig = go.Figure()
     for k, status in enumerate(status_labels):
@@ -274,25 +269,25 @@ def _timeline_aggregated(calls: pd.DataFrame, *, tz: str | None, max_calls: int)
                 name=status,
                 x=x,
                 y=counts,
-                width=width * _ms,
+                width=width * MS,
                 marker={"color": status_color(status), "line": {"width": 0}},
                 hovertemplate=f"{html.escape(status)}: %{{y}} calls<extra>%{{x}}</extra>",
             )
         )
     word = _seconds_word(width)
     fig.update_layout(
-        title=_title(
+        title=titled(
             f"Calls in progress per {word}, by status (aggregated view)",
-            _subtitle(
+            join_subtitle(
                 f"{len(calls):,} calls exceed max_calls={max_calls:,}: a per-call timeline "
                 "would be unreadable, so each bar counts the calls alive during that bucket",
                 outside,
             ),
         ),
-        template=_TEMPLATE,
+        template=TEMPLATE,
         barmode="stack",
         bargap=0,
-        xaxis={"title": f"time ({_zone(tz)})", "type": "date"},
+        xaxis={"title": f"time ({zone_label(tz)})", "type": "date"},
         yaxis={"title": "calls in progress"},
         legend={"title": "status", "traceorder": "normal"},
         meta={"aggregated": True, "bucket_seconds": width},

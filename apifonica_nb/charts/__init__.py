@@ -1,0 +1,51 @@
+"""Build plotly figures from the call DataFrame: pure builders, DataFrame in, Figure out.
+
+Every builder takes a frame shaped like :data:`apifonica_nb.records.CALL_DTYPES`, returns a
+:class:`plotly.graph_objects.Figure`, displays nothing and never changes the frame. They
+aggregate with pandas/numpy before plotting, so a figure of 100,000 calls stays small, and
+they all share one colour map for statuses (:data:`STATUS_COLORS`) and one for channels
+(:data:`CHANNEL_COLORS`), with :data:`FALLBACK_COLOR` for values the vendor never documented.
+
+Times are UTC; ``tz=`` converts them to that zone's wall clock for display only.
+
+>>> fig = cost_by_channel(df)  # doctest: +SKIP
+>>> fig  # the notebook displays it  # doctest: +SKIP
+
+One module per chart (``_counts``, ``_durations``, ``_costs``, ``_timeline``) over the shared
+parts: ``_colors`` (the colour maps), ``_data`` (reading columns, times and text from the
+frame), ``_buckets`` (time buckets and the focus window) and ``_layout`` (titles, axes, the
+empty figure). Groups are split by :func:`apifonica_nb.summary.group_codes`, so charts and
+summary tables list them in the same order, with :data:`UNKNOWN` for missing values.
+"""
+
+from __future__ import annotations
+
+from ..summary import UNKNOWN
+from ._colors import (
+    CHANNEL_COLORS,
+    DIRECTION_PATTERNS,
+    FALLBACK_COLOR,
+    STATUS_COLORS,
+    channel_color,
+    status_color,
+)
+from ._costs import cost_by_channel, cost_by_destination, cost_over_time
+from ._counts import status_counts
+from ._durations import duration_histogram
+from ._timeline import status_timeline
+
+__all__ = [
+    "CHANNEL_COLORS",
+    "DIRECTION_PATTERNS",
+    "FALLBACK_COLOR",
+    "STATUS_COLORS",
+    "UNKNOWN",
+    "channel_color",
+    "cost_by_channel",
+    "cost_by_destination",
+    "cost_over_time",
+    "duration_histogram",
+    "status_color",
+    "status_counts",
+    "status_timeline",
+]

@@ -1,0 +1,250 @@
+"""What the calls cost: per channel and direction, over time, and per destination country."""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from ..summary import UNKNOWN, group_codes
+from ._buckets import bucketed, freq_word, period_layout
+from ._colors import DIRECTION_PATTERNS, channel_color
+from ._data import column_or_na, has_values, zone_label
+from ._layout import TEMPLATE, empty_figure, fmt_eur, join_subtitle, time_axis, titled
+
+
+def cost_by_channel(df: pd.DataFrame) -> go.Figure:
+    """Total ``cost_eur`` per channel, stacked by direction (hatched: outbound), totals labelled.
+
+    >>> cost_by_channel(df)  # doctest: +SKIP
+    """
+    title = "Cost by channel and direction"
+    if not has_values(df, ["cost_eur"]):
+        return empty_figure(title, "No cost data")
+    cost = pd.to_numeric(df["cost_eur"], errors="coerce").astype("float64")
+    priced = cost.notna().to_numpy()
+    amounts = cost.to_numpy(na_value=np.nan)[priced]
+    channels, channel_idx = group_codes(column_or_na(df, "channel").loc[priced])
+    directions, direction_idx = group_codes(column_or_na(df, "direction").loc[priced])
+    sums = np.bincount(
+        direction_idx * len(channels) + channel_idx,
+        weights=amounts,
+        minlength=len(directions) * len(channels),
+    ).reshape(len(directions), len(channels))
+    calls = np.bincount(
+        direction_idx * len(channels) + channel_idx, minlength=len(directions) * len(channels)
+    ).reshape(len(directions), len(channels))
+    fig = go.Figure()
+    for k, direction in enumerate(directions):
+        pattern = {
+            "shape": DIRECTION_PATTERNS.get(direction, "."),
+            "fillmode": "overlay",
+            "fgcolor": "rgba(255, 255, 255, 0.7)",
+        }
+        # One trace per (direction, channel): plotly.js cannot draw a pattern over an array
+        # of colours. The first trace of each direction carries its legend entry.
+        shown = False
+        for j, channel in enumerate(channels):
+            if calls[k, j] == 0:
+                continue
+            fig.add_trace(
+                go.Bar(
+                    name=direction,
+                    legendgroup=direction,
+                    showlegend=not shown,
+                    x=[channel],
+                    y=[sums[k, j]],
+                    customdata=[calls[k, j]],
+                    marker={
+                        "color": channel_color(channel),
+                        "pattern": pattern,
+                        "line": {"width": 0},
+                    },
+                    texttemplate="%{y:,.2f}",
+                    textposition="inside",
+                    hovertemplate=(
+                        f"{html.escape(direction)}: %{{y:,.4f}} EUR<br>"
+                        "%{customdata:,} priced calls<extra>%{x}</extra>"
+                    ),
+                    meta={"channel": channel, "direction": direction},
+                )
+            )
+            shown = True
+    totals = sums.sum(axis=0)
+    fig.update_layout(
+        title=titled(
+            title, f"total {fmt_eur(float(totals.sum()))} over {int(priced.sum()):,} priced calls"
+        ),
+        template=TEMPLATE,
+        barmode="stack",
+        xaxis={"title": "channel", "categoryorder": "array", "categoryarray": channels},
+        yaxis={"title": "cost (EUR)"},
+        legend={"title": "direction (pattern)", "traceorder": "normal"},
+        annotations=[
+            {
+                "x": channel,
+                "y": total,
+                "text": f"<b>{fmt_eur(float(total))}</b>",
+                "showarrow": False,
+                "yanchor": "bottom",
+                "yshift": 2,
+            }
+            for channel, total in zip(channels, totals, strict=True)
+        ],
+    )
+    return fig
+
+
+def cost_over_time(df: pd.DataFrame, *, freq: str = "D", tz: str | None = None) -> go.Figure:
+    """Draw cost per time bucket (by ``created``) per channel, plus the cumulative total.
+
+    >>> cost_over_time(df, freq="W")  # doctest: +SKIP
+    """
+    title = "Cost over time by channel"
+    if not has_values(df, ["cost_eur", "created"]):
+        return empty_figure(title, "No cost data")
+    cost = pd.to_numeric(df["cost_eur"], errors="coerce").astype("float64")
+    keep = (cost.notna() & df["created"].notna()).to_numpy()
+    priced = df.loc[keep]
+    if priced.empty:
+        return empty_figure(title, "No cost data")
+    buckets, used, note, focus = bucketed(priced["created"], freq, tz)
+    labels, idx = group_codes(column_or_na(priced, "channel"))
+    amounts = cost.loc[keep]
+    starts = buckets.to_numpy()
+    per_channel = amounts.groupby([idx, starts]).sum()
+    totals = amounts.groupby(starts).sum()  # sorted by bucket
+    word = freq_word(used)
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    for k, channel in enumerate(labels):
+        per_bucket = per_channel.xs(k, level=0)
+        fig.add_trace(
+            go.Bar(
+                name=channel,
+                x=per_bucket.index.to_numpy(),
+                y=per_bucket.to_numpy(),
+                marker={"color": channel_color(channel), "line": {"width": 0}},
+                hovertemplate=f"{html.escape(channel)}: %{{y:,.4f}} EUR<extra>%{{x}}</extra>",
+                **period_layout(used),
+            ),
+            secondary_y=False,
+        )
+    cumulative = totals.cumsum().to_numpy()
+    fig.add_trace(
+        go.Scatter(
+            name="cumulative total",
+            x=totals.index.to_numpy(),
+            y=cumulative,
+            mode="lines+markers" if len(totals) < 60 else "lines",
+            line={"color": "#222", "width": 2},
+            hovertemplate="cumulative: %{y:,.2f} EUR<extra>%{x}</extra>",
+            **period_layout(used),
+        ),
+        secondary_y=True,
+    )
+    fig.update_layout(
+        title=titled(
+            f"Cost per {word} by channel, with cumulative total{note}",
+            join_subtitle(
+                f"total {fmt_eur(float(cumulative[-1]))}; calls counted on their creation time",
+                focus.note() if focus else "",
+            ),
+        ),
+        template=TEMPLATE,
+        barmode="stack",
+        legend={"title": "channel", "traceorder": "normal"},
+    )
+    fig.update_xaxes(time_axis(f"{word} ({zone_label(tz)})", focus))
+    fig.update_yaxes(title_text=f"cost per {word} (EUR)", secondary_y=False)
+    fig.update_yaxes(
+        title_text="cumulative cost (EUR)",
+        secondary_y=True,
+        rangemode="tozero",
+        showgrid=False,
+        tickmode="auto",
+    )
+    return fig
+
+
+def cost_by_destination(df: pd.DataFrame, *, top: int = 10) -> go.Figure:
+    """Draw cost and billed minutes per destination country: the ``top`` by cost, then "other".
+
+    Minutes are billed minutes (``duration`` / 60). Calls without a country are shown as
+    "unknown"; bars are stacked by channel.
+
+    >>> cost_by_destination(df, top=5)  # doctest: +SKIP
+    """
+    if top < 1:
+        raise ValueError(f"top must be at least 1, not {top}")
+    title = "Cost and billed minutes by destination country"
+    if not (has_values(df, ["cost_eur"]) or has_values(df, ["duration"])):
+        return empty_figure(title, "No cost data")
+    cost = pd.to_numeric(column_or_na(df, "cost_eur"), errors="coerce").astype("float64")
+    minutes = pd.to_numeric(column_or_na(df, "duration"), errors="coerce").astype("float64") / 60
+    country = column_or_na(df, "destination_country").astype("str")
+    ranking = (
+        pd.DataFrame({"country": country, "cost": cost, "minutes": minutes})
+        .groupby("country", dropna=True)[["cost", "minutes"]]
+        .sum()
+        .sort_values(["cost", "minutes"], ascending=False)
+    )
+    named = list(ranking.index[:top])
+    # Countries past the top N fold into "other"; NA countries stay apart as "unknown".
+    label = country.where(country.isin(named), "other").where(country.notna(), UNKNOWN)
+    order = [*named, *(["other"] if len(ranking) > top else []), UNKNOWN]
+    channels, channel_idx = group_codes(column_or_na(df, "channel"))
+    table = (
+        pd.DataFrame({"country": label, "channel": channel_idx, "cost": cost, "minutes": minutes})
+        .groupby(["country", "channel"])[["cost", "minutes"]]
+        .sum()
+    )
+    # Drop groups with nothing to draw (e.g. "unknown" when those calls have no cost).
+    drawn = table.groupby(level="country").sum().abs().sum(axis=1)
+    order = [c for c in order if drawn.get(c, 0) > 0]
+    if not order:
+        return empty_figure(title, "No cost data")
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        shared_yaxes=True,
+        horizontal_spacing=0.04,
+        subplot_titles=("cost (EUR)", "billed minutes (duration ÷ 60)"),
+    )
+    for k, channel in enumerate(channels):
+        mine = table.xs(k, level="channel").reindex(order, fill_value=0.0)
+        for col, (measure, unit) in enumerate((("cost", "EUR"), ("minutes", "min")), start=1):
+            fig.add_trace(
+                go.Bar(
+                    name=channel,
+                    legendgroup=channel,
+                    showlegend=col == 1,
+                    orientation="h",
+                    y=order,
+                    x=mine[measure].to_numpy(),
+                    marker={"color": channel_color(channel), "line": {"width": 0}},
+                    hovertemplate=(
+                        f"{html.escape(channel)}: %{{x:,.2f}} {unit}<extra>%{{y}}</extra>"
+                    ),
+                    meta={"measure": measure},
+                ),
+                row=1,
+                col=col,
+            )
+    fig.update_layout(
+        title=titled(
+            title,
+            f"top {top} countries by cost, the rest as “other”; total "
+            f"{fmt_eur(float(cost.sum()))}, {float(minutes.sum()):,.1f} billed minutes",
+        ),
+        template=TEMPLATE,
+        barmode="stack",
+        legend={"title": "channel", "traceorder": "normal"},
+        height=max(420, 28 * len(order) + 200),
+    )
+    fig.update_yaxes(autorange="reversed", title_text="destination country (ISO)", row=1, col=1)
+    fig.update_xaxes(title_text="EUR", row=1, col=1)
+    fig.update_xaxes(title_text="minutes", row=1, col=2)
+    return fig

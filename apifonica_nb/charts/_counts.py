@@ -1,0 +1,57 @@
+"""Calls per time bucket, stacked by status: :func:`apifonica_nb.charts.status_counts`."""
+
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from ..summary import group_codes
+from ._buckets import bucketed, freq_word, period_layout
+from ._colors import status_color
+from ._data import column_or_na, has_values, zone_label
+from ._layout import TEMPLATE, empty_figure, join_subtitle, time_axis, titled
+
+
+def status_counts(df: pd.DataFrame, *, freq: str = "h", tz: str | None = None) -> go.Figure:
+    """Count calls per time bucket (by ``created``), stacked by status.
+
+    ``freq`` is a pandas frequency ("15min", "h", "D", "W", "M"); when it would give more than
+    a readable number of bars it is coarsened and the title says so.
+
+    >>> status_counts(df, freq="D", tz="Europe/Riga")  # doctest: +SKIP
+    """
+    if not has_values(df, ["created"]):
+        return empty_figure("Calls by status", "No calls to show")
+    calls = df.loc[df["created"].notna()]
+    buckets, used, note, focus = bucketed(calls["created"], freq, tz)
+    labels, idx = group_codes(column_or_na(calls, "status"))
+    # Sparse: each status trace only holds the buckets where it occurs.
+    counts = pd.Series(1, index=calls.index).groupby([idx, buckets.to_numpy()]).sum()
+    fig = go.Figure()
+    for k, status in enumerate(labels):  # group_codes returns only labels that occur
+        per_bucket = counts.xs(k, level=0)
+        fig.add_trace(
+            go.Bar(
+                name=status,
+                x=per_bucket.index.to_numpy(),
+                y=per_bucket.to_numpy(),
+                marker={"color": status_color(status), "line": {"width": 0}},
+                hovertemplate=f"{html.escape(status)}: %{{y}} calls<extra>%{{x}}</extra>",
+                **period_layout(used),
+            )
+        )
+    word = freq_word(used)
+    fig.update_layout(
+        title=titled(
+            f"Calls per {word} by status{note}",
+            join_subtitle(f"{len(calls):,} calls, by creation time", focus.note() if focus else ""),
+        ),
+        template=TEMPLATE,
+        barmode="stack",
+        xaxis=time_axis(f"{word} ({zone_label(tz)})", focus),
+        yaxis={"title": f"calls per {word}"},
+        legend={"title": "status", "traceorder": "normal"},
+    )
+    return fig

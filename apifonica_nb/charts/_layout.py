@@ -1,0 +1,57 @@
+"""What every figure's layout shares: the template, titles, the time axis, the empty figure."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+from ._buckets import Focus
+
+TEMPLATE = "plotly_white"
+
+
+def empty_figure(title: str, message: str) -> go.Figure:
+    """Return a figure that says why there is nothing to draw."""
+    fig = go.Figure()
+    fig.update_layout(
+        title=title,
+        template=TEMPLATE,
+        xaxis={"visible": False},
+        yaxis={"visible": False},
+        annotations=[
+            {
+                "text": message,
+                "showarrow": False,
+                "xref": "paper",
+                "yref": "paper",
+                "x": 0.5,
+                "y": 0.5,
+                "font": {"size": 18, "color": "#555"},
+            }
+        ],
+    )
+    return fig
+
+
+def time_axis(title: str, focus: Focus | None) -> dict[str, object]:
+    """Return a date x-axis, starting on the focus window when there is one."""
+    axis: dict[str, object] = {"title": title, "type": "date"}
+    if focus is not None:
+        axis["range"] = focus.xrange()
+    return axis
+
+
+def join_subtitle(*parts: str) -> str:
+    return " · ".join(part for part in parts if part)
+
+
+def fmt_eur(value: float) -> str:
+    """Format an amount in euros with enough decimals for per-call prices."""
+    value = round(value, 6)  # float sums like 34.0749999 should print as 34.08
+    return f"{value:,.2f} EUR" if abs(value) >= 1 or value == 0 else f"{value:.4f} EUR"
+
+
+def titled(text: str, subtitle: str = "") -> dict[str, object]:
+    title: dict[str, object] = {"text": text}
+    if subtitle:
+        title["subtitle"] = {"text": subtitle}
+    return title

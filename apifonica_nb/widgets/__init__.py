@@ -1,0 +1,29 @@
+"""The call explorer: an ipywidgets form to fetch calls, read them, chart them and export them.
+
+::
+
+    from apifonica_nb.widgets import CallExplorer
+
+    explorer = CallExplorer()  # credentials from APIFONICA_*, or the bundled sandbox
+    explorer                   # the form; Fetch runs in the background
+    explorer.frame             # the last DataFrame fetched
+
+Every control is a public attribute, so the form works from plain Python too (set widget
+values, call :meth:`CallExplorer.fetch`, read ``explorer.summary.value``).
+
+:class:`CallExplorer` owns one object per part of the form, each in its module:
+``_connection`` (the account, or a sandbox), ``_query`` (history filters or pasted SIDs),
+``_run`` (Fetch, Cancel, progress), ``_results`` (summary, table, chart tabs, failures) and
+``_export``; ``_job`` runs one fetch at a time, in the background or not, and ``_watched``
+is how a fetch reaches the verbs today. ``_html`` and ``_sids`` are the plain functions
+underneath (markup, parsing a pasted list); the summary numbers come from
+:mod:`apifonica_nb.summary`.
+"""
+
+from __future__ import annotations
+
+from ._explorer import CallExplorer
+from ._results import CHARTS
+from ._sids import parse_sid_list
+
+__all__ = ["CHARTS", "CallExplorer", "parse_sid_list"]

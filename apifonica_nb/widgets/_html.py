@@ -1,0 +1,130 @@
+"""The explorer's markup: its styles, the summary line, the escaped tables, Output payloads.
+
+Plain functions from data to HTML (or to the output dicts an ``Output`` widget holds), so they
+are tested without a widget in sight. Every string that came from the data is escaped.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from typing import Any
+
+import pandas as pd
+import plotly.io as pio
+
+from ..summary import Totals
+
+__all__ = ["CSS", "failures_html", "figure_output", "html_output", "summary_html", "table_html"]
+
+#: Styles of the explorer's tables, scoped to the explorer (an HTML widget in its tree).
+CSS = """<style>
+.apifonica-explorer table.apifonica-calls, .apifonica-explorer table.apifonica-fail {
+  border-collapse: collapse; font-size: var(--jp-ui-font-size1, 12px); }
+.apifonica-explorer table.apifonica-calls th, .apifonica-explorer table.apifonica-calls td,
+.apifonica-explorer table.apifonica-fail th, .apifonica-explorer table.apifonica-fail td {
+  white-space: nowrap; padding: 1px 8px; line-height: 1.5; text-align: left;
+  border-bottom: 1px solid var(--jp-border-color2, #e0e0e0); }
+.apifonica-explorer table.apifonica-fail td { white-space: normal; }
+.apifonica-explorer table thead th { position: sticky; top: 0;
+  background: var(--jp-layout-color1, #fff); }
+.apifonica-explorer .apifonica-partial { color: var(--jp-warn-color1, #e65100); }
+.apifonica-explorer .apifonica-error { color: var(--jp-error-color1, #c62828); }
+</style>"""
+
+_TABLE_FIRST = (
+    "created",
+    "call_sid",
+    "status",
+    "direction",
+    "channel",
+    "from",
+    "to",
+    "destination_country",
+    "duration",
+    "talk_seconds",
+    "cost_eur",
+    "tag",
+)
+_BOX = (
+    '<div style="max-height: 20em; overflow: auto; border: 1px solid var(--jp-border-color2, '
+    '#ddd)">{}</div>'
+)
+
+
+def table_html(df: pd.DataFrame, *, sort_by: str | None, ascending: bool, rows: int) -> str:
+    """Render the first ``rows`` rows of ``df`` sorted by ``sort_by`` as escaped HTML."""
+    if df.empty:
+        return "<i>No calls match.</i>"
+    view = df
+    if sort_by is not None and sort_by in df.columns:
+        # A stable sort keeps the API's order (newest first) among equal values.
+        view = df.sort_values(sort_by, ascending=ascending, kind="stable", na_position="last")
+    shown = view.head(max(rows, 0))
+    # What happened and what it cost first; the identifiers and raw fields after.
+    first = [c for c in _TABLE_FIRST if c in shown.columns]
+    shown = shown[first + [c for c in shown.columns if c not in first]]
+    table = shown.to_html(index=False, escape=True, na_rep="", border=0, classes="apifonica-calls")
+    order = "ascending" if ascending else "descending"
+    by = f", sorted by {html.escape(str(sort_by))} ({order})" if view is not df else ""
+    caption = f"<small>First {len(shown):,} of {len(df):,} rows{by}.</small>"
+    return caption + _BOX.format(table)
+
+
+def failures_html(failures: list[dict[str, Any]]) -> str:
+    """Render the failures (``call_sid``, ``error``, ``message``) as an escaped HTML table."""
+    if not failures:
+        return "<i>No failures.</i>"
+    frame = pd.DataFrame(failures, columns=["call_sid", "error", "message"])
+    table = frame.to_html(index=False, escape=True, na_rep="", border=0, classes="apifonica-fail")
+    return _BOX.format(table)
+
+
+def summary_html(totals: Totals, *, note: str = "") -> str:
+    """Render the summary line; ``note`` (already plain text) says e.g. that a fetch was cut."""
+    rate = totals.answer_rate
+    parts = [
+        f"<b>{totals.calls:,}</b> calls",
+        f"total cost <b>{totals.cost_eur:,.2f} EUR</b>",
+        (
+            f"answer rate <b>{rate:.1%}</b> ({totals.answered:,} of {totals.finished:,} "
+            "finished calls)"
+            if rate is not None
+            else "answer rate <b>n/a</b> (no finished calls)"
+        ),
+        f"<b>{totals.failures:,}</b> failures",
+    ]
+    text = " · ".join(parts)
+    if note:
+        text += f' <span class="apifonica-partial">⚠ {html.escape(note)}</span>'
+    return f'<div class="apifonica-summary">{text}</div>'
+
+
+def figure_output(fig: Any) -> dict[str, Any]:
+    """Return the ``Output`` widget output that shows ``fig`` through plotly's mime renderer.
+
+    Setting ``Output.outputs`` to this needs no kernel and no display hook, and JupyterLab
+    renders it with the jupyterlab-plotly extension (plotly.js is not re-sent per figure, as a
+    ``FigureWidget`` would re-send its 5 MB front-end module in every widget's state).
+    """
+    data = json.loads(pio.to_json(fig, validate=False, remove_uids=False))
+    data["config"] = {"responsive": True, "displaylogo": False}
+    title = fig.layout.title.text or "figure"
+    return {
+        "output_type": "display_data",
+        "data": {
+            "application/vnd.plotly.v1+json": data,
+            "text/plain": f"<plotly figure: {title}>",
+        },
+        "metadata": {},
+    }
+
+
+def html_output(markup: str) -> dict[str, Any]:
+    """Return an ``Output`` widget output holding ``markup`` as HTML (links resolved by Jupyter)."""
+    return {
+        "output_type": "display_data",
+        "data": {"text/html": markup, "text/plain": re.sub(r"<[^>]+>", "", markup)},
+        "metadata": {},
+    }
