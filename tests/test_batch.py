@@ -8,6 +8,7 @@ from __future__ import annotations
 import _thread
 import copy
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -69,6 +70,17 @@ def test_on_record_and_on_progress_run_in_the_calling_thread(
     assert seen[0] == Progress(1, 27, cached=0, failed=1)  # the invalid SID is settled at once
     assert seen[-1] == Progress(27, 27, cached=0, failed=2)
     assert [p.done for p in seen] == sorted(p.done for p in seen)
+
+
+def test_the_pool_grows_to_the_workers(sandbox: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """Sixteen workers, sixteen pooled connections: urllib3 never discards one as 'full'."""
+    client = sandbox.client()
+    with caplog.at_level(logging.WARNING, logger="urllib3.connectionpool"):
+        batch = client.get_calls(sandbox.call_sids[:120], workers=16, progress=False)
+        client.ensure_pool(4)  # never shrinks
+        client.get_calls(sandbox.call_sids[120:240], workers=16, progress=False)
+    assert len(batch.records) == 120
+    assert "pool is full" not in caplog.text
 
 
 # -- Failures: plain data that costs pandas nothing to copy --------------------------------------
