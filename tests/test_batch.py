@@ -152,14 +152,12 @@ def test_a_wrong_token_stops_a_batch_of_300_at_the_first_answers(sandbox: Any) -
     before = sandbox.request_count
     with pytest.raises(AuthenticationError) as info:
         bad.get_calls(sids, workers=8, progress=False)
-    made = sandbox.request_count - before
-    assert 1 <= made <= 8  # the requests already in flight, nothing more
     batch = info.value.batch
     assert isinstance(batch, CallBatch) and batch.records == []
     assert [f["error"] for f in batch.failures] == ["AuthenticationError"]
     assert ".batch" in str(info.value)
-    time.sleep(0.2)
-    assert sandbox.request_count - before == made
+    time.sleep(0.3)  # requests sent before the raise may reach the server a little later
+    assert 1 <= sandbox.request_count - before <= 8  # those already in flight, nothing more
 
 
 def test_a_429_beyond_the_budget_stops_the_batch_with_what_came(fault_sandbox: Any) -> None:
@@ -169,6 +167,7 @@ def test_a_429_beyond_the_budget_stops_the_batch_with_what_came(fault_sandbox: A
     fault_sandbox.reset_request_count()
     with pytest.raises(RateLimitedError) as info:
         client.get_calls(sids, workers=4, progress=False)
+    time.sleep(0.3)  # let any request sent before the raise reach the counter
     assert 1 <= fault_sandbox.request_count <= 4
     assert info.value.retry_after == 3600 and "wait 3600 s" in str(info.value)
     batch = info.value.batch
