@@ -10,13 +10,20 @@ the auth token.
     ├── CacheError               the local call store is unusable (corrupt, foreign, locked)
     ├── ConfigurationError       missing credentials, unsafe base_url  (also a ValueError)
     ├── InvalidRequestError      a bad argument, e.g. a malformed SID, refused before any
-    │                            request                               (also a ValueError)
+    │                            request            (also a ValueError and a TypeError)
+    ├── FetchCancelled           a cancel event was set (or Ctrl-C) while fetching
     ├── TransportError           network failure or timeout (after retries)
-    ├── APIStatusError           the API answered with an HTTP status >= 400
+    ├── APIStatusError           the API answered an error status >= 400, as the HTTP
+    │   │                        status or in its {status_code, status_message} envelope
     │   ├── AuthenticationError  401 / 403: wrong account SID or auth token
     │   ├── NotFoundError        404: no such account or call
     │   └── RateLimitedError     429 that outlived the retry budget
-    └── ResponseFormatError      the body is not JSON, or not the shape the API documents
+    └── ResponseFormatError      the body is not JSON, not the shape the API documents, or
+                                 not the call (or account) that was asked for
+
+A batch (:meth:`~apifonica_nb.Client.get_calls`) that an :class:`APIStatusError` stops (a
+401/403, a 429 asking for a wait beyond the budget) hands what it had fetched on the error:
+``.batch`` is the partial ``CallBatch``; the fetch verbs set ``.frame`` to the partial DataFrame.
 
 Warnings (subclasses of ``UserWarning``):
 
@@ -29,6 +36,13 @@ Warnings (subclasses of ``UserWarning``):
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .client import CallBatch
+
 __all__ = [
     "APIStatusError",
     "ApifonicaError",
@@ -37,6 +51,7 @@ __all__ = [
     "CacheError",
     "ConfigurationError",
     "DataQualityWarning",
+    "FetchCancelled",
     "FetchFailuresWarning",
     "InvalidRequestError",
     "NotFoundError",
@@ -58,8 +73,16 @@ class ConfigurationError(ApifonicaError, ValueError):
     """The client is not configured right: missing credentials or an unsafe ``base_url``."""
 
 
-class InvalidRequestError(ApifonicaError, ValueError):
-    """An argument was refused before any request was made (e.g. a malformed call SID)."""
+class InvalidRequestError(ApifonicaError, ValueError, TypeError):
+    """An argument was refused before any request was made (e.g. a malformed call SID).
+
+    Also a ``ValueError`` and a ``TypeError``, so ``except ValueError`` and ``except TypeError``
+    written for a wrong value or a wrong type both catch it.
+    """
+
+
+class FetchCancelled(ApifonicaError):
+    """A fetch stopped because its ``cancel`` event was set; nothing more was requested."""
 
 
 class TransportError(ApifonicaError):
@@ -71,7 +94,7 @@ class TransportError(ApifonicaError):
 
 
 class APIStatusError(ApifonicaError):
-    """The API answered with an HTTP error status."""
+    """The API answered an error status: the HTTP one, or the one its error envelope names."""
 
     def __init__(
         self,
@@ -85,6 +108,10 @@ class APIStatusError(ApifonicaError):
         self.status_code = status_code
         self.url = url
         self.body_excerpt = body_excerpt
+        #: The ``CallBatch`` fetched before this error stopped a batch (None otherwise).
+        self.batch: CallBatch | None = None
+        #: The partial DataFrame, when a fetch verb stopped (None otherwise).
+        self.frame: pd.DataFrame | None = None
 
 
 class AuthenticationError(APIStatusError):

@@ -55,7 +55,9 @@ def _cache_attrs(hits: int, misses: int, store: CallStore | None) -> dict[str, A
     return {"hits": hits, "misses": misses, "path": None if store is None else str(store.path)}
 
 
-def _with_failures(df: pd.DataFrame, failures: list[dict[str, Any]], total: int) -> pd.DataFrame:
+def _with_failures(
+    df: pd.DataFrame, failures: Sequence[dict[str, Any]], total: int
+) -> pd.DataFrame:
     df.attrs["failures"] = failures
     if failures:
         kinds = Counter(f["error"] for f in failures)

@@ -74,7 +74,10 @@ class OddServer:
 
     def serve_history(self, records: list[dict[str, Any]]) -> ap.Client:
         """Serve ``records`` as account ``acc1``'s history, 20 a page, ignoring every filter
-        (dates included), and return a client for it."""
+        (dates included), and return a client for it. The records become acc1's (in place, so
+        what a test builds from them matches): the client refuses calls of another account."""
+        for record in records:
+            record["account_sid"] = "acc1"
         pages = [records[i : i + 20] for i in range(0, len(records), 20)]
         for n, page in enumerate(pages):
             nxt = f"/v2/accounts/acc1/calls/p{n + 1}" if n + 1 < len(pages) else None

@@ -558,8 +558,7 @@ def test_ctrl_c_keeps_what_was_fetched(settled: list[str]) -> None:
 
         watcher = threading.Thread(target=interrupt_when_some_are_stored, daemon=True)
         watcher.start()
-        with pytest.raises(KeyboardInterrupt):
-            ap.fetch_calls(sids, client=client, progress=False, workers=2)
+        ap.fetch_calls(sids, client=client, progress=False, workers=2)  # Ctrl-C: what came
         watcher.join()
         with CallStore() as store:
             kept = store.count()

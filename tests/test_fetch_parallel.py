@@ -197,6 +197,7 @@ def test_a_failing_window_raises_the_typed_error(odd_server: Any, sandbox: Any) 
 
 def serve_dates_only(odd_server: Any, records: list[dict[str, Any]]) -> ap.Client:
     """A history of ``records`` that honours date_from/date_to and ignores other filters."""
+    records = [{**r, "account_sid": "acc1"} for r in records]  # acc1's, as the client asks
     created = ap.calls_to_frame(records)["created"]
     day = created.dt.strftime("%Y-%m-%d").tolist()
 
@@ -235,7 +236,7 @@ def test_max_calls_reads_on_when_the_server_ignores_another_filter(
 
 def test_calls_read_before_a_failure_are_stored(odd_server: Any, sandbox: Any) -> None:
     """As when following next: a listing that fails keeps what it read in the store."""
-    records = list(sandbox.client().iter_calls())[20:40]  # settled calls, newest first
+    records = [{**r, "account_sid": "acc1"} for r in list(sandbox.client().iter_calls())[20:40]]
     foreign = "http://127.0.0.2:9/v2/accounts/acc1/calls?next=2"
     odd_server.json("/v2/accounts/acc1/calls", {"limit": 20, "next": foreign, "calls": records})
     client = ap.Client(account_sid="acc1", auth_token="tok", base_url=odd_server.url)

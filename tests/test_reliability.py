@@ -3,8 +3,8 @@ rate limits beyond the budget, and history links that repeat or lead to another 
 
 The soak runs the issue's fault mix (10% 5xx, 5% 429, 2% dropped connections, 1% bodies cut
 short) over a 1,000-SID batch and a 1,500-call history, and checks that nothing is lost or
-doubled and that the time stays within what the retry policy allows. Run with ``-s`` to see
-the figures.
+doubled and that no call costs more requests than its one retry budget. Run with ``-s`` to
+see the figures (times are printed, never asserted).
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from werkzeug.wrappers import Request, Response
 
 import apifonica_nb as ap
 from apifonica_nb.cache import CallStore, settled_mask
-from apifonica_nb.client import BODY_RETRIES
 from apifonica_nb.connect import DEMO_NOW
 from apifonica_nb.errors import (
     ApifonicaError,
@@ -85,17 +84,9 @@ def quietly(fn: Callable[..., pd.DataFrame], *args: Any, **kwargs: Any) -> pd.Da
     return df
 
 
-def policy_bound(requests_made: int, items: int, clean_seconds: float, workers: int) -> float:
-    """A generous upper bound on a faulty run's time, from the retry policy.
-
-    Every request beyond the first per item is a retry, and no retry waits longer than the
-    largest backoff plus its jitter (Retry-After is 0 here; body retries back off the same
-    way). Requests themselves may cost up to four times what they cost without faults.
-    """
-    retries = max(0, requests_made - items)
-    longest_wait = min(BACKOFF * 2 ** (MAX_RETRIES - 1) + BACKOFF, 30.0)
-    requests_time = 4 * clean_seconds * requests_made / max(items, 1)
-    return 5.0 + requests_time + retries * longest_wait / workers
+def request_bound(items: int) -> int:
+    """The most requests ``items`` requests may cost: one retry budget each, nothing more."""
+    return items * (1 + MAX_RETRIES)
 
 
 def check_batch(df: pd.DataFrame, asked: list[str], expected: pd.DataFrame) -> dict[str, Any]:
@@ -171,12 +162,11 @@ def test_fault_soak_batch_loses_nothing(soak: Soak, cache: bool) -> None:
     seconds = time.perf_counter() - started
     made = sb.request_count
     figures = check_batch(df, asked, soak.frame)
-    bound = policy_bound(made, BATCH, soak.batch_seconds, WORKERS)
-    assert seconds < bound
+    assert BATCH < made <= request_bound(BATCH)
     print(
         f"\nsoak batch (cache={cache}): {figures['fetched']}/{BATCH} fetched, failures "
         f"{figures['failures'] or 'none'}, {figures['duplicates']} duplicates, {made} requests, "
-        f"{seconds:.2f} s (fault-free {soak.batch_seconds:.2f} s, policy bound {bound:.1f} s)"
+        f"{seconds:.2f} s (fault-free {soak.batch_seconds:.2f} s)"
     )
     if cache:
         assert df.attrs["cache"]["hits"] == 0
@@ -205,18 +195,17 @@ def test_fault_soak_history_is_complete_and_unique(soak: Soak, cache: bool) -> N
     assert sids == soak.oracle
     pd.testing.assert_frame_equal(df, soak.frame)
     pages = math.ceil(SOAK_CALLS / 20)
-    bound = policy_bound(made, pages, soak.history_seconds, workers=1)
-    assert seconds < bound
+    assert made <= request_bound(pages * 2)  # windows may ask for up to twice the pages
     print(
         f"\nsoak history (cache={cache}): {len(sids)}/{SOAK_CALLS} calls, "
         f"{len(sids) - len(set(sids))} duplicates, {made} requests for {pages} pages, "
-        f"{seconds:.2f} s (fault-free {soak.history_seconds:.2f} s, policy bound {bound:.1f} s)"
+        f"{seconds:.2f} s (fault-free {soak.history_seconds:.2f} s)"
     )
 
 
 def test_a_cut_off_history_page_is_fetched_again(odd_server: Any) -> None:
-    """urllib3 cannot retry a 200 whose body does not parse; the client asks for the page again
-    (before the fix, one cut page in 75 aborted the whole history)."""
+    """A 200 whose body does not parse is asked for again, within the one budget (before, one
+    cut page in 75 aborted the whole history)."""
     second = json.dumps(page([{"call_sid": "cal2"}], None)).encode()
     answers = iter([second[: len(second) // 2], second[:-1], second])
     odd_server.json("/v2/accounts/acc1/calls", page([{"call_sid": "cal1"}], "/v2/p2?cursor=9"))
@@ -229,19 +218,19 @@ def test_a_cut_off_history_page_is_fetched_again(odd_server: Any) -> None:
         account_sid="acc1", auth_token="tok", base_url=odd_server.url, backoff_factor=0
     )
     assert [c["call_sid"] for c in client.iter_calls()] == ["cal1", "cal2"]
-    assert odd_server.hits[1:] == ["/v2/p2?cursor=9"] * (1 + BODY_RETRIES)
+    assert odd_server.hits[1:] == ["/v2/p2?cursor=9"] * 3
 
 
 def test_a_history_page_that_never_parses_is_a_clear_error(fault_sandbox: Any) -> None:
-    client = fault_sandbox.client(backoff_factor=0)
+    client = fault_sandbox.client(backoff_factor=0, max_retries=2)
     fault_sandbox.reset_request_count()
     with faults(fault_sandbox, truncate_rate=1.0), pytest.raises(ResponseFormatError) as info:
         ap.fetch_history(client=client, progress=False)
     err = info.value
-    assert fault_sandbox.request_count == 1 + BODY_RETRIES
+    assert fault_sandbox.request_count == 3
     assert err.status_code == 200
     assert err.body_excerpt.startswith('{"limit":20')
-    assert "HTTP 200" in str(err) and f"{1 + BODY_RETRIES} times in a row" in str(err)
+    assert "HTTP 200" in str(err) and "3 times in a row" in str(err)
     assert '{"limit":20' in str(err)
 
 
@@ -300,19 +289,19 @@ class CuttingServer:
 
 
 def test_a_body_cut_mid_read_is_fetched_again() -> None:
-    with CuttingServer(b'{"call_sid": "cal1", "status": "completed"}', cuts=BODY_RETRIES) as srv:
-        call = srv.client(backoff_factor=0).get_call("cal1")
+    with CuttingServer(b'{"call_sid": "cal1", "status": "completed"}', cuts=5) as srv:
+        call = srv.client(backoff_factor=0).get_call("cal1")  # max_retries=5: 6 attempts
         assert call == {"call_sid": "cal1", "status": "completed"}
-        assert srv.served == 1 + BODY_RETRIES
+        assert srv.served == 6
 
 
 def test_a_body_always_cut_mid_read_is_a_clear_transport_error() -> None:
     with CuttingServer(b'{"call_sid": "cal1"}', cuts=100) as srv:
         with pytest.raises(TransportError) as info:
-            srv.client(backoff_factor=0).get_call("cal1")
-        assert srv.served == 1 + BODY_RETRIES
+            srv.client(backoff_factor=0, max_retries=2).get_call("cal1")
+        assert srv.served == 3
     message = str(info.value)
-    assert "broke while the answer" in message and f"({1 + BODY_RETRIES} attempts)" in message
+    assert "broke while the answer" in message and "(3 attempts)" in message
 
 
 # -- a server that dies or stops answering mid-batch ---------------------------------------------
@@ -393,26 +382,6 @@ def test_a_server_that_dies_mid_batch_is_a_transport_error_and_resumes_from_the_
 
 
 # -- rate limits beyond the budget ---------------------------------------------------------------
-
-
-def test_retry_after_beyond_the_budget_fails_those_calls_at_once_and_says_when(
-    fault_sandbox: Any,
-) -> None:
-    client = fault_sandbox.client(max_retry_wait=30, backoff_factor=0)
-    asked = list(fault_sandbox.call_sids[:40])
-    fault_sandbox.reset_request_count()
-    started = time.perf_counter()
-    with faults(fault_sandbox, rate_limit_rate=0.5, retry_after=3600):
-        df = quietly(ap.fetch_calls, asked, client=client, progress=False, cache=False)
-    assert time.perf_counter() - started < 10  # nobody waited an hour
-    failures = df.attrs["failures"]
-    assert 5 <= len(failures) <= 35
-    assert set(df["call_sid"]) | {f["call_sid"] for f in failures} == set(asked)
-    for failure in failures:
-        assert failure["error"] == "RateLimitedError"
-        assert "wait 3600 s" in failure["message"]
-    # One request per call: a call told to wait an hour is not asked again in the same batch.
-    assert fault_sandbox.request_count == len(asked)
 
 
 def test_retry_after_within_the_budget_is_waited_for_in_a_batch(fault_sandbox: Any) -> None:
@@ -521,17 +490,6 @@ def test_a_scheme_relative_next_stays_on_the_api_origin(
         list(client.iter_calls())
     assert other_host.seen == []
     assert odd_server.hits[1].startswith("/v2/" + other_host.url.split("://")[1])
-
-
-def test_history_next_that_repeats_is_refused_in_fetch_history(odd_server: Any) -> None:
-    again = f"{odd_server.url}/accounts/acc1/calls/p1?cursor=same"
-    odd_server.json("/v2/accounts/acc1/calls", page([settled_call("cal1")], again))
-    odd_server.json("/v2/accounts/acc1/calls/p1", page([settled_call("cal2")], again))
-    client = ap.Client(account_sid="acc1", auth_token="tok", base_url=odd_server.url)
-    with pytest.raises(ResponseFormatError, match="same next link twice") as info:
-        ap.fetch_history(client=client, progress=False)
-    assert "incomplete" in str(info.value)
-    assert len(odd_server.hits) == 2
 
 
 def test_a_redirect_to_another_host_never_carries_the_credentials(

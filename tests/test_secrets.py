@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import base64
 import inspect
-import io
 import json
 import logging
 import socket
+import sys
 import threading
 import traceback
 import warnings
@@ -179,7 +179,7 @@ def test_errors_never_show_a_token_the_server_echoes(
 
 
 def test_batch_failures_never_show_a_token_the_server_echoes(echo: Echo) -> None:
-    sids = ["e500", "e404", "e401", "e429", "html", "cut"]
+    sids = ["e500", "e400", "e404", "html", "cut"]
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         df = ap.fetch_calls(sids, client=echo_client(echo), progress=False, cache=False)
@@ -187,6 +187,20 @@ def test_batch_failures_never_show_a_token_the_server_echoes(echo: Echo) -> None
     assert [f["call_sid"] for f in failures] == sids
     assert_no_secret(json.dumps(failures), ECHO_SID, ECHO_TOKEN, "df.attrs['failures']")
     assert_no_secret(str(seen[0].message), ECHO_SID, ECHO_TOKEN, "the warning")
+    assert "***" in json.dumps(failures)  # the echo is there, masked
+
+
+@pytest.mark.parametrize(
+    ("sid", "error"), [("e401", AuthenticationError), ("e429", RateLimitedError)]
+)
+def test_a_batch_stopped_by_an_echoing_server_shows_no_token(
+    echo: Echo, sid: str, error: type[APIStatusError]
+) -> None:
+    with pytest.raises(error) as info:
+        echo_client(echo).get_calls(["e500", sid], workers=1, progress=False)
+    assert info.value.batch is not None  # its failure rows are checked with the rest
+    assert_exception_is_clean(info.value, ECHO_SID, ECHO_TOKEN)
+    assert_no_secret(json.dumps(info.value.batch.failures), ECHO_SID, ECHO_TOKEN, "the batch")
 
 
 def test_a_next_link_carrying_the_token_is_not_followed(echo: Echo) -> None:
@@ -362,7 +376,9 @@ def test_debug_logs_never_hold_the_token(
     client = echo_client(echo)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ap.fetch_calls(["e500", "e429", "html", "cut", "e404"], client=client, progress=False)
+        ap.fetch_calls(["e500", "html", "cut", "e404"], client=client, progress=False)
+        with pytest.raises(RateLimitedError):
+            client.get_calls(["e429"], progress=False)
         with pytest.raises(ResponseFormatError):
             ap.fetch_history(client=client, progress=False)
         fault_sandbox.faults = {"error_rate": 0.3, "drop_rate": 0.2, "truncate_rate": 0.2}
@@ -461,6 +477,10 @@ def test_the_cache_files_never_hold_the_token(sandbox: Any, client: ap.Client) -
         "http://192.168.1.10/v2",
         "ftp://127.0.0.1/v2",
         "//127.0.0.1/v2",
+        "http://api.apifonica.com/v2",
+        "http://10.0.0.5/v2",
+        "not a url",
+        "https://u:p@api.apifonica.com/v2",
     ],
 )
 def test_plain_http_to_anything_but_loopback_is_refused(url: str) -> None:
@@ -470,7 +490,15 @@ def test_plain_http_to_anything_but_loopback_is_refused(url: str) -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["http://[::1]:9/v2", "http://127.0.0.2:9/v2", "http://LOCALHOST:9/v2", "https://10.0.0.5/v2"],
+    [
+        "http://[::1]:9/v2",
+        "http://127.0.0.2:9/v2",
+        "http://LOCALHOST:9/v2",
+        "http://localhost:9/v2",
+        "http://127.0.0.1:9/v2",
+        "https://10.0.0.5/v2",
+        "https://api.apifonica.com/v2",
+    ],
 )
 def test_loopback_or_https_is_accepted(url: str) -> None:
     client = ap.Client(account_sid=ECHO_SID, auth_token=ECHO_TOKEN, base_url=url)
@@ -565,15 +593,15 @@ def test_401_is_identical_whichever_part_is_wrong(sandbox: Any) -> None:
     assert len(messages) == 1
 
 
-def test_stderr_of_a_failing_batch_is_clean(sandbox: Any) -> None:
-    """Warnings and progress go to stderr: captured by hand, as a notebook would show them."""
+def test_stderr_of_a_failing_batch_is_clean(
+    sandbox: Any, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Progress goes to stderr, and the error of a batch stopped by a wrong token is shown."""
     wrong = "0badc0ffee0badc0ffee0badc0ffee00"
     client = ap.Client(account_sid=sandbox.account_sid, auth_token=wrong, base_url=sandbox.url)
-    stream = io.StringIO()
-    with warnings.catch_warnings(record=True) as seen:
-        warnings.simplefilter("always")
-        ap.fetch_calls(sandbox.call_sids[:5], client=client, progress=False, cache=False)
-    for w in seen:
-        stream.write(warnings.formatwarning(w.message, w.category, w.filename, w.lineno))
-    assert "could not be fetched" in stream.getvalue()
-    assert_no_secret(stream.getvalue(), sandbox.account_sid, wrong, "the warning")
+    with pytest.raises(AuthenticationError) as info:
+        client.get_calls(sandbox.call_sids[:5], progress=True)
+    sys.stderr.write("".join(traceback.format_exception(info.value)))  # as a notebook shows it
+    err = capfd.readouterr().err
+    assert "Fetching calls" in err and "refused the credentials" in err
+    assert_no_secret(err, sandbox.account_sid, wrong, "stderr")

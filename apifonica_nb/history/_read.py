@@ -61,7 +61,7 @@ def _listing(
         return client.iter_calls(**params), None
     if max_calls is not None and max_calls <= PAGE_LIMIT * workers:
         return client.iter_calls(**params), None  # the first pages are all it takes
-    client._ensure_pool(workers + 1)  # TODO(phase 2): client.ensure_pool (public in client/)
+    client.ensure_pool(workers + 1)
     windowed = WindowedListing(client, params, workers=workers, limit=max_calls, trust=trust)
     return windowed, windowed
 
