@@ -17,7 +17,7 @@ from typing import Any
 from . import cache, charts, errors
 from .client import Client
 from .fetch import connect, fetch_call, fetch_calls, fetch_history
-from .records import CALL_DTYPES, calls_to_frame
+from .frame import CALL_DTYPES, calls_to_frame
 from .reporting import report
 
 __version__ = "0.1.0"

@@ -43,8 +43,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from ._dates import _NAT, _parse_dates
 from .client import PAGE_LIMIT, Client
+from .frame import NAT as _NAT
+from .frame import parse_dates as _parse_dates
 
 __all__ = ["SLOW_PAGE_SECONDS", "TARGET_CALLS", "WindowedListing"]
 

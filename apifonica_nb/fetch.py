@@ -40,7 +40,7 @@ from .cache import (
 )
 from .client import MAX_SID_LENGTH, PAGE_LIMIT, Client, validate_call_sid
 from .errors import FetchFailuresWarning, InvalidRequestError
-from .records import calls_to_frame
+from .frame import calls_to_frame
 
 if TYPE_CHECKING:
     from .sandbox import Sandbox

@@ -22,7 +22,7 @@ import plotly.graph_objects as go
 
 from apifonica_nb import charts
 from apifonica_nb.charts import _column, _groups
-from apifonica_nb.records import FINAL_STATUSES
+from apifonica_nb.frame import FINAL_STATUSES
 
 __all__ = ["REPORT_CHARTS", "report", "report_html"]
 

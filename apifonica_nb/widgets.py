@@ -45,7 +45,7 @@ from ._widget_parts import (
 from .client import DEFAULT_BASE_URL, Client, validate_call_sid
 from .errors import ApifonicaError, InvalidRequestError
 from .fetch import DEMO_NOW
-from .records import CHANNELS, DIRECTIONS, STATUSES
+from .frame import CHANNELS, DIRECTIONS, STATUSES
 
 if TYPE_CHECKING:
     from .sandbox import Sandbox

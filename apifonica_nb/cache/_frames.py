@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..records import CALL_DTYPES, FINAL_STATUSES, PRICE_UNITS, calls_to_frame
+from ..frame import CALL_DTYPES, FINAL_STATUSES, PRICE_UNITS, build_frame, calls_to_frame
 from ._schema import _ARROW_TYPE, _CATEGORIES, _KINDS, _NAT
 
 
@@ -29,9 +29,7 @@ def settled_mask(df: pd.DataFrame) -> np.ndarray:
 
 def _quiet_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     """Parse records for storing; data-quality warnings are reported on the caller's frame."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return calls_to_frame(records)
+    return build_frame(records)[0]
 
 
 def _check_unit(price_unit: str) -> None:

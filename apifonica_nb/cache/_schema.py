@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ..records import CALL_DTYPES
+from ..frame import CALL_DTYPES
 
 #: ``PRAGMA application_id`` of our files ("APNB"), to tell them from other SQLite databases.
 APPLICATION_ID = 0x41504E42
