@@ -18,30 +18,33 @@ END = "<!-- columns:end -->"
 
 #: What each column holds, for people (the dtypes come from CALL_DTYPES).
 COLUMN_NOTES: dict[str, str] = {
-    "call_sid": "the call's identifier (`cal…`)",
+    "call_sid": "the call's identifier (`cal…`); one row per call (the latest `updated` wins); "
+    "a record without one is kept, with a warning",
     "parent_call_sid": "the parent leg of a forwarded call, else empty",
     "account_sid": "the account (`acc…`)",
     "number_sid": "the account's number the call used (`num…`), when the API sends it",
-    "created": "when the call was created",
+    "created": "when the call was created (RFC 2822, or ISO 8601, with its offset)",
     "updated": "last change of the call record",
     "started": "when it was answered (empty if never)",
     "ended": "when it ended",
-    "from": "caller, E.164 digits without `+`",
-    "to": "callee, E.164 digits without `+`",
-    "direction": "`inbound` or `outbound`",
-    "status": "the vendor's statuses in lifecycle order; unknown ones appended",
+    "from": "caller, E.164 digits without `+` (a `+`, spaces or dashes are removed; other "
+    "forms, such as `anonymous`, are empty, with a warning)",
+    "to": "callee, E.164 digits without `+` (as `from`)",
+    "direction": "`inbound` or `outbound` (any case)",
+    "status": "the vendor's statuses in lifecycle order, any case (`No-Answer` is `no_answer`); "
+    "unknown ones kept as they came, appended",
     "channel": "`number` (phone/SIP) or `viber`",
-    "duration": "billed seconds, as the API gives it",
-    "price": "the raw price value",
-    "timeout": "seconds to wait for an answer",
-    "controller": "URL of the XML controller",
-    "method": "HTTP method used for the controller",
+    "duration": "billed seconds (a whole number, 0 or more), as the API gives it",
+    "price": "the raw price value (a finite number; numeric strings are read)",
+    "timeout": "seconds to wait for an answer (a whole number, 0 or more)",
+    "controller": "URL of the XML controller, as the API gives it",
+    "method": "`GET` or `POST`: how the controller is requested",
     "record_sid": "the recording (`rec…`), once it is available",
     "tag": "free text set by the caller's application",
     "cost_eur": "`price` in euros after the price-unit rule (EUR by default)",
-    "setup_seconds": "created → started",
-    "talk_seconds": "started → ended",
-    "is_final": "the status can no longer change",
+    "setup_seconds": "created → started (empty if the timestamps run backwards)",
+    "talk_seconds": "started → ended (empty if the timestamps run backwards)",
+    "is_final": "the status can no longer change (False for unknown statuses)",
     "destination_country": "ISO region of `to` (outbound) or `from` (inbound)",
 }
 
