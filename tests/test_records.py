@@ -507,6 +507,14 @@ def test_derived_durations_need_both_timestamps_in_order() -> None:
     assert df["created"].notna().tolist()[:3] == [True] * 3  # the timestamps stay as given
 
 
+def test_a_field_named_like_a_derived_column_is_replaced_and_said_so() -> None:
+    records = [{"call_sid": "c1", "price": 1.0, "cost_eur": 5, "is_final": "yes"}]
+    df, findings = build_frame(records)
+    assert df.loc[0, "cost_eur"] == 1.0 and pd.isna(df.loc[0, "is_final"])
+    assert {f.field: f.example for f in findings} == {"cost_eur": "5", "is_final": "'yes'"}
+    assert list(df.columns) == KNOWN
+
+
 # --------------------------------------------------------------------------- dates
 
 DATE_VARIANTS = [

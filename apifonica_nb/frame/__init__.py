@@ -27,7 +27,8 @@ finding per field (and one :class:`~apifonica_nb.errors.DataQualityWarning` per 
   text as given (an empty tag stays empty).
 - derived: ``setup_seconds``/``talk_seconds`` are NA (a finding) when the call's timestamps
   run backwards; ``is_final`` is NA without a status and False for unknown statuses;
-  ``cost_eur`` is ``price`` after the unit rule; ``destination_country`` is an ISO region or NA.
+  ``cost_eur`` is ``price`` after the unit rule; ``destination_country`` is an ISO region or
+  NA. A record field named like a derived column is replaced by it, with a finding.
 - one row per ``call_sid`` (:func:`deduplicate`); a record without one is kept, with a finding.
 """
 

@@ -26,7 +26,7 @@ from .fields import Values, as_records, field_values
 from .findings import Finding, FindingCounter, example_of, warn_findings
 from .numbers import number_column
 from .phones import number_regions
-from .schema import API_FIELDS, DATE_FIELDS, FLOAT_FIELDS, INT_FIELDS
+from .schema import API_FIELDS, DATE_FIELDS, DERIVED_FIELDS, FLOAT_FIELDS, INT_FIELDS
 from .text import arrow_strings, str_array, string_column
 from .vocab import DIRECTIONS, FINAL_STATUSES, VOCABULARIES, check_price_unit
 
@@ -137,6 +137,10 @@ def build_frame(
         arrow["call_sid"].null_count,
         "records had no call_sid; each is kept as a row of its own, never merged",
     )
+    for name in DERIVED_FIELDS:  # a field the API names like a derived column is replaced
+        given = [v for v in columns.get(name, ()) if v is not None]
+        what = "records carried this field; the derived column replaces it"
+        found.add(name, len(given), what, example_of(given[0]) if given else "")
     out["cost_eur"] = _masked_float(price * factor, price_missing)
     out["setup_seconds"] = _seconds_between(
         micros["created"], micros["started"], "setup_seconds", found, "started before created"
