@@ -851,6 +851,25 @@ def test_deduplicate_keeps_attrs_dtypes_and_frames_without_duplicates() -> None:
     assert zero == 0 and len(empty) == 0
 
 
+@pytest.mark.parametrize(
+    "bad",
+    [pd.DataFrame({"x": [1]}), [VENDOR_CALL], pd.DataFrame({"call_sid": [{"a": 1}, 2]})],
+    ids=["no-call_sid", "records", "junk-sids"],
+)
+def test_deduplicate_wants_a_call_frame(bad: Any) -> None:
+    with pytest.raises(InvalidRequestError, match="call"):
+        deduplicate(bad)
+
+
+def test_deduplicate_accepts_other_string_storage() -> None:
+    for sids in (
+        pd.array(["a", "b", "a"], dtype="string[python]"),
+        pd.Categorical(["a", "b", "a"]),
+    ):
+        out, merged = deduplicate(pd.DataFrame({"call_sid": sids, "x": [1, 2, 3]}))
+        assert out["x"].tolist() == [3, 2] and merged == 1
+
+
 SIDS_WITH_REPEATS = st.lists(
     st.tuples(
         # short, 8-byte and long SIDs: the fingerprints of deduplicate's fast check differ

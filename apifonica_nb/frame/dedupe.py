@@ -7,6 +7,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..errors import InvalidRequestError
 from .dates import NAT
 
 __all__ = ["deduplicate", "duplicated_example"]
@@ -16,8 +17,18 @@ _MIX = np.uint64(0x100000001B3)  # the 64-bit FNV prime
 
 
 def _sid_array(df: pd.DataFrame) -> pa.Array:
-    arr = pa.array(df["call_sid"].array)  # zero-copy for pandas' Arrow-backed str dtype
-    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    """The ``call_sid`` column as one large_string Arrow array (zero-copy for ``str``)."""
+    if not isinstance(df, pd.DataFrame) or "call_sid" not in df.columns:
+        raise InvalidRequestError("deduplicate needs a call frame: a DataFrame with call_sid")
+    try:
+        arr = pa.array(df["call_sid"].array, from_pandas=True)
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        return arr if arr.type == pa.large_string() else arr.cast(pa.large_string())
+    except (pa.ArrowException, TypeError, ValueError) as exc:
+        raise InvalidRequestError(
+            f"call_sid must hold strings, not {df['call_sid'].dtype}"
+        ) from exc
 
 
 def _surely_unique(arr: pa.Array) -> bool:
@@ -74,10 +85,9 @@ def deduplicate(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
 
         df, merged = deduplicate(pd.concat([older_pages, newer_pages]))
     """
-    n = len(df)
-    if n < 2:
-        return df, 0
     sids = _sid_array(df)
+    if len(df) < 2:
+        return df, 0
     if _surely_unique(sids):
         return df, 0
     # Dictionary codes number the SIDs in order of first appearance.
