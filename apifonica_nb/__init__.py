@@ -18,7 +18,7 @@ from . import cache, charts, errors
 from .client import Client
 from .connect import connect
 from .fetch import fetch_call, fetch_calls, fetch_history
-from .records import CALL_DTYPES, calls_to_frame
+from .frame import CALL_DTYPES, calls_to_frame
 from .reporting import report
 
 __version__ = "0.1.0"

@@ -29,8 +29,8 @@ from tqdm.auto import tqdm
 from .cache import CallStore, CallWriter, combine_frames, frame_from_table, raw_extras, table_extras
 from .client import MAX_SID_LENGTH, Client, validate_call_sid
 from .errors import FetchFailuresWarning, InvalidRequestError
+from .frame import calls_to_frame
 from .history import HistoryQuery, HistorySync, Trust, deduplicate, read_history
-from .records import calls_to_frame
 
 __all__ = ["fetch_call", "fetch_calls", "fetch_history"]
 

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InvalidRequestError
-from .records import FINAL_STATUSES
+from .frame import FINAL_STATUSES
 
 __all__ = ["UNKNOWN", "Totals", "by_column", "group_codes", "totals"]
 

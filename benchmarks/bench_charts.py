@@ -40,7 +40,7 @@ import plotly.graph_objects as go
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from apifonica_nb import charts
-from apifonica_nb.records import calls_to_frame
+from apifonica_nb.frame import calls_to_frame
 from apifonica_nb.sandbox.data import generate_account
 
 ANCHOR = int(pd.Timestamp("2026-11-01T12:00:00Z").timestamp())

@@ -35,7 +35,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from apifonica_nb.records import calls_to_frame
+from apifonica_nb.frame import calls_to_frame
 
 DATE_FORMAT = "%a, %d %b %Y %H:%M:%S %z"
 DATE_FIELDS = ("created", "updated", "started", "ended")

@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 import pytest
 
 from apifonica_nb import charts
-from apifonica_nb.records import CALL_DTYPES, FINAL_STATUSES, STATUSES
+from apifonica_nb.frame import CALL_DTYPES, FINAL_STATUSES, STATUSES
 
 # ----------------------------------------------------------------- synthetic frames
 # A stand-in for calls_to_frame output, built straight from CALL_DTYPES so the charts can be

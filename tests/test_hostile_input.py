@@ -14,6 +14,7 @@ import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, cast
 
 import pandas as pd
@@ -33,9 +34,13 @@ from apifonica_nb.errors import (
     RateLimitedError,
     ResponseFormatError,
 )
+from apifonica_nb.frame import build_frame
 from apifonica_nb.widgets import CallExplorer
 
 KNOWN = list(ap.CALL_DTYPES)
+VENDOR_CALL: dict[str, Any] = json.loads(
+    (Path(__file__).parent / "fixtures" / "vendor_call.json").read_text(encoding="utf-8")
+)
 
 #: Each hostile SID with why it is hostile; every one must be refused before any request.
 HOSTILE_SIDS: dict[str, Any] = {
@@ -65,14 +70,6 @@ HOSTILE_SIDS: dict[str, Any] = {
     "dict": {"call_sid": "cal1"},
     "list": ["cal1"],
 }
-
-
-def caught(func: Any, *args: Any, **kwargs: Any) -> tuple[Any, list[warnings.WarningMessage]]:
-    """Call ``func`` and return its result with every warning it emitted."""
-    with warnings.catch_warnings(record=True) as seen:
-        warnings.simplefilter("always")
-        result = func(*args, **kwargs)
-    return result, seen
 
 
 def assert_schema(df: pd.DataFrame) -> None:
@@ -112,7 +109,8 @@ def test_fetch_calls_lists_each_hostile_sid_and_fetches_the_rest(
     hostile = list(HOSTILE_SIDS.values())
     asked = [good[0], *hostile[:12], *good[1:4], *hostile[12:], *good[4:]]
     before = sandbox.request_count
-    df, seen = caught(ap.fetch_calls, asked, client=client, progress=False, cache=cache)
+    with pytest.warns(FetchFailuresWarning) as seen:
+        df = ap.fetch_calls(asked, client=client, progress=False, cache=cache)
     assert sandbox.request_count - before == len(good)
     assert df["call_sid"].tolist() == good
     failures = df.attrs["failures"]
@@ -145,21 +143,8 @@ def test_the_explorer_refuses_hostile_sids_and_fetches_the_rest(sandbox: Any) ->
 
 # -- hostile records, end to end -----------------------------------------------------------------
 
-BASE_CALL = {
-    "call_sid": "cal1",
-    "created": "Fri, 21 Apr 2017 13:01:25 +0000",
-    "account_sid": "acc1",
-    "from": "358942417543",
-    "to": "312031550066",
-    "direction": "outbound",
-    "status": "completed",
-    "started": "Fri, 21 Apr 2017 13:01:37 +0000",
-    "ended": "Fri, 21 Apr 2017 13:01:43 +0000",
-    "duration": 18,
-    "price": 0.0294,
-    "channel": "number",
-    "tag": "t",
-}
+#: The vendor's example call as account acc1's, without a parent leg.
+BASE_CALL = dict(VENDOR_CALL, call_sid="cal1", account_sid="acc1", parent_call_sid=None, tag="t")
 MEGABYTE_TAG = "x" * (1 << 20)
 #: call SID -> the fields that replace (or, with ..., remove) those of BASE_CALL.
 HOSTILE_RECORDS: dict[str, dict[str, Any]] = {
@@ -169,9 +154,13 @@ HOSTILE_RECORDS: dict[str, dict[str, Any]] = {
     "caltypes": {"duration": "eighteen", "price": {"amount": 1}, "from": ["1"], "timeout": True},
     "calmissing": {"created": ..., "status": ..., "price": ..., "to": ..., "direction": ...},
     "calnulls": {"tag": None, "price": None, "ended": None},
+    "calspelling": {"status": " COMPLETED ", "direction": "Outbound", "method": "post"},
+    "calwritten": {"from": "+358 9 4241 7543", "to": "anonymous"},
+    "calorder": {"started": "Fri, 21 Apr 2017 13:01:20 +0000"},  # before created
 }
 #: The fields that must warn (once each) when all the records above are parsed together.
-WARNED_FIELDS = {"created", "started", "from", "duration", "price", "timeout"}
+WARNED_FIELDS = {"created", "started", "from", "to", "duration", "price", "timeout"}
+WARNED_FIELDS |= {"setup_seconds"}
 
 
 def hostile_record(sid: str) -> dict[str, Any]:
@@ -201,14 +190,19 @@ def warned_fields(seen: list[warnings.WarningMessage]) -> list[str]:
 
 
 @pytest.mark.parametrize("verb", ["fetch_calls", "fetch_history"])
-def test_hostile_records_become_na_with_one_warning_per_field(odd_server: Any, verb: str) -> None:
+def test_hostile_records_become_na_with_one_warning_per_field(
+    odd_server: Any, verb: str, recwarn: pytest.WarningsRecorder
+) -> None:
     client = serve_records(odd_server)
     sids = list(HOSTILE_RECORDS)
 
     def fetch(cache: bool) -> tuple[pd.DataFrame, list[warnings.WarningMessage]]:
+        recwarn.clear()
         if verb == "fetch_calls":
-            return caught(ap.fetch_calls, sids, client=client, progress=False, cache=cache)
-        return caught(ap.fetch_history, client=client, progress=False, cache=cache)
+            df = ap.fetch_calls(sids, client=client, progress=False, cache=cache)
+        else:
+            df = ap.fetch_history(client=client, progress=False, cache=cache)
+        return df, list(recwarn)
 
     df, seen = fetch(cache=True)
     assert warned_fields(seen) == sorted(WARNED_FIELDS)
@@ -229,6 +223,11 @@ def test_hostile_records_become_na_with_one_warning_per_field(odd_server: Any, v
     for column in ("created", "status", "price", "to", "direction", "is_final"):
         assert missing("calmissing", column), column
     assert row.loc["calnulls", "duration"] == 18
+    spelled = row.loc["calspelling", ["status", "direction", "method"]].tolist()
+    assert spelled == ["completed", "outbound", "POST"]
+    assert row.loc["calwritten", "from"] == "358942417543"
+    assert missing("calwritten", "to") and missing("calwritten", "destination_country")
+    assert missing("calorder", "setup_seconds") and row.loc["calorder", "talk_seconds"] == 23
     # The same frame from the store and without it.
     again, _ = fetch(cache=True)
     plain, _ = fetch(cache=False)
@@ -247,7 +246,8 @@ def test_html_and_cut_bodies_in_a_batch_are_failure_rows_with_status_and_first_b
     for fault, start in (("html_rate", "<!DOCTYPE html>"), ("truncate_rate", '{"call_sid":')):
         fault_sandbox.set_faults(**{fault: 1.0})
         try:
-            df, _ = caught(ap.fetch_calls, sids, client=client, progress=False, cache=False)
+            with pytest.warns(FetchFailuresWarning):
+                df = ap.fetch_calls(sids, client=client, progress=False, cache=False)
         finally:
             fault_sandbox.set_faults()
         assert len(df) == 0
@@ -375,7 +375,7 @@ JSON_VALUES = st.recursive(
     max_leaves=8,
 )
 VALID_VALUES: dict[str, st.SearchStrategy[Any]] = {
-    "created": st.just("Fri, 21 Apr 2017 13:01:25 +0000"),
+    "created": st.just(VENDOR_CALL["created"]),
     "started": st.just("Fri, 21 Apr 2017 13:01:37 +0200"),
     "ended": st.none() | st.just("Sun, 31 January 2016 10:15:35 +0000"),
     "from": st.from_regex(r"[1-9][0-9]{7,12}", fullmatch=True),
@@ -410,13 +410,20 @@ def wire_records(draw: st.DrawFn) -> dict[str, Any]:
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(wire_records(), max_size=10))
 def test_generated_wire_records_never_crash_the_parser(records: list[dict[str, Any]]) -> None:
-    df, seen = caught(ap.calls_to_frame, records)
-    assert len(df) == len(records)
-    assert df["call_sid"].tolist() == [r["call_sid"] for r in records]
-    assert_schema(df)
-    fields = warned_fields(seen)
-    assert len(fields) == len(set(fields))  # one warning per field at most
-    assert set(fields) <= set(KNOWN)
+    built, findings = build_frame(records)
+    assert len(built) == len(records)
+    assert built["call_sid"].tolist() == [r["call_sid"] for r in records]
+    assert_schema(built)
+    assert {f.field for f in findings} <= set(KNOWN)
+    if not findings:
+        df = ap.calls_to_frame(records)  # pytest turns any warning into an error
+    else:
+        with pytest.warns(DataQualityWarning) as seen:
+            df = ap.calls_to_frame(records)
+        fields = warned_fields(list(seen))
+        assert len(fields) == len(set(fields))  # one warning per field at most
+        assert set(fields) == {f.field for f in findings}
+    pd.testing.assert_frame_equal(df, built)
 
 
 # -- hypothesis: generated response bodies through the client ------------------------------------

@@ -8,7 +8,7 @@ from test_charts import make_frame
 
 from apifonica_nb import summary
 from apifonica_nb.errors import InvalidRequestError
-from apifonica_nb.records import CALL_DTYPES
+from apifonica_nb.frame import CALL_DTYPES
 
 NA = None
 STATUS = pd.CategoricalDtype([*CALL_DTYPES["status"].categories, "voicemail"])  # type: ignore[attr-defined]

@@ -1,6 +1,6 @@
 """The local call store: finished calls kept on disk so they are never fetched twice.
 
-A call whose status is final (:data:`~apifonica_nb.records.FINAL_STATUSES`) and that has a
+A call whose status is final (:data:`~apifonica_nb.frame.FINAL_STATUSES`) and that has a
 price never changes again, so :func:`~apifonica_nb.fetch_calls`,
 :func:`~apifonica_nb.fetch_history` and :func:`~apifonica_nb.fetch_call` keep such calls here
 (``cache=True``, the default) and serve them without a request. Calls still in progress, or
@@ -25,7 +25,7 @@ at import). Rows are keyed by (account SID, call SID). No credential is ever wri
 How it keeps its duties:
 
 - **Typed columns.** Each call is one row of typed SQL columns: the columns of
-  :data:`~apifonica_nb.records.CALL_DTYPES` except ``cost_eur`` (recomputed on load from
+  :data:`~apifonica_nb.frame.CALL_DTYPES` except ``cost_eur`` (recomputed on load from
   ``price`` and the caller's ``price_unit``), datetimes as int64 microseconds UTC, categoricals
   and strings as TEXT; undocumented extra fields as one JSON text column (rare); ``stored_at``.
 - **Fast loads.** Reading a million rows through ``sqlite3`` costs seconds of per-value Python

@@ -1,13 +1,12 @@
 """Typed call frames for the store: which rows may be kept, Arrow to frame, extra fields.
 
-A frame served from the store equals the one :func:`~apifonica_nb.records.calls_to_frame`
+A frame served from the store equals the one :func:`~apifonica_nb.frame.calls_to_frame`
 gives for the same API records: same columns, dtypes, categories, values and order.
 """
 
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -16,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..records import CALL_DTYPES, FINAL_STATUSES, PRICE_UNITS, calls_to_frame
+from ..frame import CALL_DTYPES, FINAL_STATUSES, PRICE_UNITS, build_frame, calls_to_frame
 from ._schema import _ARROW_TYPE, _CATEGORIES, _KINDS, _NAT
 
 
@@ -28,15 +27,11 @@ def settled_mask(df: pd.DataFrame) -> np.ndarray:
 
 
 def parse_records(records: list[dict[str, Any]]) -> pd.DataFrame:
-    """Parse raw records for storing; their data-quality warnings belong to the caller's frame.
+    """Parse raw records for storing; their data-quality findings belong to the caller's frame.
 
     The verbs parse the same records again for the frame they return, which warns once.
     """
-    # TODO(phase 2): frame.build_frame(records)[0], which is pure: then nothing is silenced
-    # here (this is the package's last warnings filter, and it is process-wide).
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return calls_to_frame(records)
+    return build_frame(records)[0]
 
 
 def _check_unit(price_unit: str) -> None:

@@ -1,7 +1,7 @@
 """How the call store lays calls out: storage kind per column, SQL tables, segment schema.
 
 Every other part of :mod:`apifonica_nb.cache` reads the layout from here, and the layout is
-derived from :data:`~apifonica_nb.records.CALL_DTYPES`, so a new column needs no edit here.
+derived from :data:`~apifonica_nb.frame.CALL_DTYPES`, so a new column needs no edit here.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ..records import CALL_DTYPES
+from ..frame import CALL_DTYPES
 
 #: ``PRAGMA application_id`` of our files ("APNB"), to tell them from other SQLite databases.
 APPLICATION_ID = 0x41504E42

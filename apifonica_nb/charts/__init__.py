@@ -1,6 +1,6 @@
 """Build plotly figures from the call DataFrame: pure builders, DataFrame in, Figure out.
 
-Every builder takes a frame shaped like :data:`apifonica_nb.records.CALL_DTYPES`, returns a
+Every builder takes a frame shaped like :data:`apifonica_nb.frame.CALL_DTYPES`, returns a
 :class:`plotly.graph_objects.Figure`, displays nothing and never changes the frame. They
 aggregate with pandas/numpy before plotting, so a figure of 100,000 calls stays small, and
 they all share one colour map for statuses (:data:`STATUS_COLORS`) and one for channels

@@ -1,6 +1,6 @@
 """Reading the frame for a chart: columns that may be missing, UTC and wall-clock times, text.
 
-Charts take any frame shaped like :data:`apifonica_nb.records.CALL_DTYPES`, including ones
+Charts take any frame shaped like :data:`apifonica_nb.frame.CALL_DTYPES`, including ones
 missing columns or full of NA; these helpers make that safe in one place.
 """
 

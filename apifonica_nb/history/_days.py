@@ -14,10 +14,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-# TODO(phase 2): frame.NAT, frame.parse_dates (the package's one RFC 2822 parser).
-from .._dates import _NAT, _parse_dates
+from ..frame import NAT, parse_dates  # the package's one RFC 2822 parser
 
-NAT = _NAT
 DAY_US = 86_400 * 1_000_000
 _EPOCH = dt.date(1970, 1, 1)
 
@@ -27,7 +25,7 @@ def created_us(records: Sequence[Any]) -> np.ndarray:
     unreadable), with the package's one RFC 2822 parser (vendor variants included)."""
     texts = [r.get("created") if isinstance(r, dict) else None for r in records]
     strings = pa.array([t if isinstance(t, str) else None for t in texts], pa.large_string())
-    return _parse_dates(strings)[0]
+    return parse_dates(strings)[0]
 
 
 def query_day(value: object) -> int | None:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InvalidRequestError
-from ..records import CHANNELS, DIRECTIONS, STATUSES
+from ..frame import CHANNELS, DIRECTIONS, STATUSES
 from ._days import NAT, created_us, sid_of
 
 __all__ = ["VOCABULARIES", "HistoryQuery", "normalize_filter"]

@@ -29,6 +29,7 @@ __all__ = [
     "DIRECTIONS",
     "EXAMPLE_CALL",
     "FINAL_STATUSES",
+    "METHODS",
     "STATUSES",
     "Account",
     "CallFilter",
@@ -36,6 +37,9 @@ __all__ = [
     "format_rfc2822",
     "generate_account",
 ]
+
+# The vocabularies, as the vendor documents them. The sandbox keeps its own copy (it never
+# imports the client side): tests/test_vocabularies.py checks it agrees with apifonica_nb.frame.
 
 #: Every status the vendor documents; the code of a status is its index here.
 STATUSES: tuple[str, ...] = (
@@ -56,6 +60,8 @@ FINAL_STATUSES: frozenset[str] = frozenset(
 )
 DIRECTIONS: tuple[str, ...] = ("inbound", "outbound")
 CHANNELS: tuple[str, ...] = ("number", "viber")
+#: How the API requests a call's XML controller; index 1 (True) is POST.
+METHODS: tuple[str, ...] = ("GET", "POST")
 _S = {name: code for code, name in enumerate(STATUSES)}
 
 #: The vendor's documented example call (get-call-details), minus the SIDs the sandbox makes.
@@ -572,7 +578,7 @@ def generate_account(
             f'{{"call_sid":"{sid}","parent_call_sid":{par},"created":"{c}",'
             f'"account_sid":{acc_json},"from":"{f}","to":"{t}",'
             f'"direction":"{"outbound" if ob else "inbound"}","status":"{STATUSES[st]}",'
-            f'"controller":{ctl[ct]},"method":"{"POST" if po else "GET"}","timeout":{tmo},'
+            f'"controller":{ctl[ct]},"method":"{METHODS[po]}","timeout":{tmo},'
             f'"updated":"{u}","started":{_q(s) if an else "null"},"ended":"{e}",'
             f'"duration":{du},"price":{pr!r},"record_sid":{_q(rs) if rc else "null"},'
             f'"tag":{_q(tg) if tg else "null"},"channel":"{"viber" if vb else "number"}",'

@@ -8,7 +8,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from ..errors import InvalidRequestError
-from ..records import CHANNELS, DIRECTIONS, STATUSES
+from ..frame import CHANNELS, DIRECTIONS, STATUSES
 from ._job import FetchRequest
 from ._part import WIDE, Part
 from ._sids import parse_sid_list, refused, shorten

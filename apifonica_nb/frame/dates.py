@@ -1,9 +1,11 @@
-"""Parse RFC 2822 dates, as the API writes them, to int64 UTC microseconds (no I/O here).
+"""Parse dates, as the API writes them, to int64 UTC microseconds (no I/O here).
 
-The canonical form (``Fri, 21 Apr 2017 13:01:25 +0000``, with or without the weekday) is
-parsed arithmetically on a byte matrix, many rows per numpy operation; what that path
-refuses goes one distinct string at a time through a regex that also reads the common
-variants (no weekday, full month names, named zones, dashes, a leap second).
+The canonical RFC 2822 form (``Fri, 21 Apr 2017 13:01:25 +0000``, with or without the
+weekday) is parsed arithmetically on a byte matrix, many rows per numpy operation; what that
+path refuses goes one distinct string at a time through regexes that also read the common
+variants (no weekday, a wrong weekday, full month names, named zones, dashes, a leap second,
+stray quotes) and ISO 8601 with an explicit offset (``2017-04-21T13:01:25Z``). A date
+without an offset (which instant would it be?) or one that does not exist is invalid.
 """
 
 from __future__ import annotations
@@ -11,13 +13,29 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import re
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-_NAT = np.iinfo(np.int64).min  # datetime64's NaT as an int64
-_US_PER_S = 1_000_000
+from .fields import ARROW_ERRORS, LARGE_STR, Values
+from .findings import FindingCounter, example_of
+from .text import arrow_strings
+
+__all__ = [
+    "EPOCH",
+    "NAT",
+    "US_PER_S",
+    "date_column",
+    "parse_date_text",
+    "parse_dates",
+    "utc_array",
+]
+
+#: datetime64's NaT as an int64: the "missing" value of parsed date arrays.
+NAT = np.iinfo(np.int64).min
+US_PER_S = 1_000_000
 
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _FULL_MONTHS = (
@@ -44,9 +62,17 @@ _DATE_RE = re.compile(
     (?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2}))?\s*
     (?:(?P<sign>[+-])(?P<oh>\d{2}):?(?P<om>\d{2})|(?P<zone>[A-Za-z]{1,3}))
     """,
-    re.VERBOSE,
+    re.VERBOSE | re.ASCII,
 )
-_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
+_ISO_RE = re.compile(
+    r"""
+    (?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})[Tt\ ]
+    (?P<hour>\d{2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:[.,](?P<fraction>\d{1,9}))?)?
+    \s*(?:(?P<z>[Zz])|(?P<sign>[+-])(?P<oh>\d{2})(?::?(?P<om>\d{2}))?)
+    """,
+    re.VERBOSE | re.ASCII,
+)
+EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 # The canonical form's last 26 bytes, "21 Apr 2017 13:01:25 +0000", and the byte range
 # allowed at each position (month letters are checked by the lookup, the sign apart).
 _TAIL = 26
@@ -54,29 +80,36 @@ _TAIL_LOW = np.frombuffer(b"00 AAA 0000 00:00:00 +0000", dtype=np.uint8)
 _TAIL_SPAN = np.frombuffer(b"99 zzz 9999 99:99:99 -9999", dtype=np.uint8) - _TAIL_LOW
 
 
-def _parse_date_text(text: str) -> int | None:
-    """Parse one RFC 2822 date (and its common variants) to UTC microseconds; None if invalid.
+def parse_date_text(text: str) -> int | None:
+    """Parse one date to UTC microseconds; None when it is not a valid date with an offset.
 
-    The row-wise fallback of :func:`_parse_dates`, and the reference it is tested against.
+    Reads RFC 2822 and its common variants, and ISO 8601 with ``Z`` or a numeric offset.
+    The row-wise fallback of :func:`parse_dates`, and the reference it is tested against.
     """
     s = text.strip().strip("\"'").strip()
     m = _DATE_RE.fullmatch(s)
-    if m is None:
-        return None
-    month = _MONTH_NUMBER.get(m["month"].lower())
-    if month is None:
-        return None
-    if m["zone"] is not None:
-        offset = _ZONES.get(m["zone"].upper())
-        if offset is None:
+    if m is not None:
+        month = _MONTH_NUMBER.get(m["month"].lower())
+        if month is None:
             return None
+        if m["zone"] is not None:
+            offset = _ZONES.get(m["zone"].upper())
+            if offset is None:
+                return None
+        else:
+            offset = _offset(m["sign"], m["oh"], m["om"])
+        fraction = "0"
     else:
-        oh, om = int(m["oh"]), int(m["om"])
-        if oh > 23 or om > 59:
+        m = _ISO_RE.fullmatch(s)
+        if m is None:
             return None
-        offset = (oh * 60 + om) * (-1 if m["sign"] == "-" else 1)
+        month = int(m["month"])
+        offset = 0 if m["z"] else _offset(m["sign"], m["oh"], m["om"] or "00")
+        fraction = (m["fraction"] or "0")[:6].ljust(6, "0")
+    if offset is None:
+        return None
     second = int(m["second"] or 0)
-    leap = second == 60  # RFC 2822 allows a leap second; datetime does not
+    leap = second == 60  # RFC 2822 and ISO 8601 allow a leap second; datetime does not
     try:
         stamp = _dt.datetime(
             int(m["year"]),
@@ -85,11 +118,20 @@ def _parse_date_text(text: str) -> int | None:
             int(m["hour"]),
             int(m["minute"]),
             59 if leap else second,
+            int(fraction),
             tzinfo=_dt.timezone(_dt.timedelta(minutes=offset)),
         )
     except ValueError:
         return None
-    return (stamp - _EPOCH) // _dt.timedelta(microseconds=1) + leap * _US_PER_S
+    return (stamp - EPOCH) // _dt.timedelta(microseconds=1) + leap * US_PER_S
+
+
+def _offset(sign: str, hours: str, minutes: str) -> int | None:
+    """Minutes east of UTC of a numeric zone offset, or None when it is out of range."""
+    oh, om = int(hours), int(minutes)
+    if oh > 23 or om > 59:
+        return None
+    return (oh * 60 + om) * (-1 if sign == "-" else 1)
 
 
 def _days_from_civil(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
@@ -151,19 +193,19 @@ def _parse_canonical(strings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     seconds = (first_day[month_index] + (day - 1)) * 86400 + (
         hour * 3600 + minute * 60 + second - offset
     )
-    return seconds * _US_PER_S, ok
+    return seconds * US_PER_S, ok
 
 
-def _parse_dates(arr: pa.Array, *, fast: bool = True) -> tuple[np.ndarray, int]:
-    """Parse an Arrow string array of dates to int64 UTC microseconds (NaT when invalid).
+def parse_dates(arr: pa.Array, *, fast: bool = True) -> tuple[np.ndarray, int]:
+    """Parse an Arrow string array of dates to int64 UTC microseconds (:data:`NAT` if invalid).
 
     Canonical rows (``Fri, 21 Apr 2017 13:01:25 +0000``, with or without the weekday) are
     parsed arithmetically on a uint8 matrix; the rest go one distinct string at a time
-    through :func:`_parse_date_text`. Returns the values and the number of invalid strings
+    through :func:`parse_date_text`. Returns the values and the number of invalid strings
     (null and blank ones are missing, not invalid). ``fast=False`` forces the fallback.
     """
     n = len(arr)
-    out = np.full(n, _NAT, dtype=np.int64)
+    out = np.full(n, NAT, dtype=np.int64)
     if n == 0 or arr.null_count == n:
         return out, 0
     bufs = arr.buffers()
@@ -189,10 +231,10 @@ def _parse_dates(arr: pa.Array, *, fast: bool = True) -> tuple[np.ndarray, int]:
         values = np.empty(len(rest), dtype=np.int64)
         for i, text in enumerate(texts):
             if text not in parsed:
-                parsed[text] = _parse_date_text(text)
+                parsed[text] = parse_date_text(text)
             us = parsed[text]
             if us is None:
-                values[i] = _NAT
+                values[i] = NAT
                 if text.strip().strip("\"'").strip():
                     bad += 1
             else:
@@ -201,6 +243,59 @@ def _parse_dates(arr: pa.Array, *, fast: bool = True) -> tuple[np.ndarray, int]:
     return out, bad
 
 
-def _utc_array(micros: np.ndarray) -> pd.api.extensions.ExtensionArray:
+def utc_array(micros: np.ndarray) -> pd.api.extensions.ExtensionArray:
     """Wrap int64 microseconds (NaT = int64 min) as a ``datetime64[us, UTC]`` array."""
     return pd.array(micros.view("M8[us]")).tz_localize("UTC")
+
+
+_NOT_DATES = "values were not dates with an offset (RFC 2822) and became NA"
+
+
+def _blank(text: str) -> bool:
+    return not text.strip().strip("\"'").strip()
+
+
+def _objects(values: Any) -> tuple[list[str | None], dict[int, int], list[Any]]:
+    """Split values that are not all strings: texts, aware datetimes (as micros), the refused."""
+    texts: list[str | None] = []
+    direct: dict[int, int] = {}
+    refused: list[Any] = []
+    for i, v in enumerate(values):
+        if v is None or isinstance(v, str):
+            texts.append(v)
+            continue
+        texts.append(None)
+        if isinstance(v, _dt.datetime) and v.tzinfo is not None and v.utcoffset() is not None:
+            direct[i] = (v - EPOCH) // _dt.timedelta(microseconds=1)
+        elif not (v is pd.NaT or v is pd.NA):
+            refused.append(v)  # numbers (seconds? ms?), NaN, naive datetimes, junk
+    return texts, direct, refused
+
+
+def date_column(name: str, values: Values, found: FindingCounter) -> np.ndarray:
+    """Parse date field ``name`` to int64 UTC microseconds, :data:`NAT` for missing and invalid.
+
+    Strings are parsed by :func:`parse_dates`; timezone-aware datetimes are taken as they
+    are; blank strings mean not set. Anything else is ruled out: NA, counted as a finding.
+    """
+    direct: dict[int, int] = {}
+    refused: list[Any] = []
+    try:
+        arr = values if isinstance(values, pa.Array) else pa.array(values, type=LARGE_STR)
+    except ARROW_ERRORS:
+        texts, direct, refused = _objects(values)
+        arr = arrow_strings(texts)
+    micros, bad_text = parse_dates(arr)
+    for i, us in direct.items():
+        micros[i] = us
+    example = example_of(refused[0]) if refused else ""
+    if bad_text:
+        unread = np.flatnonzero((micros == NAT) & np.asarray(arr.is_valid()))
+        example = next(  # the first unread text that is not blank, read 1,024 at a time
+            example_of(text)
+            for start in range(0, len(unread), 1024)
+            for text in arr.take(pa.array(unread[start : start + 1024])).to_pylist()
+            if not _blank(text)
+        )
+    found.add(name, len(refused) + bad_text, _NOT_DATES, example)
+    return micros

@@ -17,6 +17,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+__all__ = ["number_regions"]
+
 # The number types phonenumbers checks a number against, by metadata attribute.
 _NUMBER_TYPES: tuple[str, ...] = ("fixed_line", "mobile", "toll_free", "premium_rate")
 _NUMBER_TYPES += ("shared_cost", "personal_number", "voip", "pager", "uan", "voicemail")
@@ -261,7 +263,7 @@ def _shared_code_regions(
     return result
 
 
-def _number_regions(numbers: pa.Array) -> pa.Array:
+def number_regions(numbers: pa.Array) -> pa.Array:
     """ISO region of each E.164 number (a leading "+" allowed), one phonenumbers lookup per block.
 
     Country codes come from the first 1-3 digits through a lookup table; a code that only one
