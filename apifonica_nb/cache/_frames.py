@@ -128,7 +128,7 @@ def _with_extras(frame: pd.DataFrame, extras: list[dict[str, Any]]) -> pd.DataFr
     """Append the undocumented fields as columns, typed exactly as calls_to_frame types them."""
     if not any(extras):
         return frame
-    typed = calls_to_frame(extras)  # no documented field in them: nothing to warn about
+    typed = build_frame(extras)[0]  # no documented field in them: no finding to report
     extra_cols = typed.iloc[:, len(CALL_DTYPES) :]
     return pd.concat([frame, extra_cols.set_axis(frame.index)], axis=1)
 
