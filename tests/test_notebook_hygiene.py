@@ -281,3 +281,13 @@ def test_the_notebook_glob_is_what_it_claims() -> None:
 def test_committed_notebooks_hold_no_credentials(known_tokens: frozenset[str]) -> None:
     problems = [hit for path in committed_notebooks() for hit in scan_notebook(path, known_tokens)]
     assert problems == [], "credential-looking strings in notebooks:\n" + "\n".join(problems)
+
+
+#: GitHub stops rendering large notebooks, and a reviewer reads every re-run's diff.
+MAX_NOTEBOOK_BYTES = 2_000_000
+
+
+def test_committed_notebooks_stay_small() -> None:
+    sizes = {p.name: p.stat().st_size for p in committed_notebooks()}
+    too_big = {name: size for name, size in sizes.items() if size > MAX_NOTEBOOK_BYTES}
+    assert too_big == {}, f"notebooks over {MAX_NOTEBOOK_BYTES:,} bytes: {too_big}"
