@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from . import cache, charts, errors
+from . import cache, charts, errors, summary
 from .client import Client
 from .connect import connect
 from .fetch import fetch_call, fetch_calls, fetch_history
@@ -37,6 +37,7 @@ __all__ = [
     "fetch_history",
     "report",
     "sandbox",
+    "summary",
     "widgets",
 ]
 
