@@ -29,6 +29,14 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["APIFONICA_NB_CACHE_DIR"] = tempfile.mkdtemp(prefix="apifonica-nb-cache-")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The example notebooks (nbval) take most of a run: they count as slow, so that
+    ``pytest -m "not slow"`` is the quick loop and the full run still executes them."""
+    for item in items:
+        if item.path.suffix == ".ipynb":
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True)
 def _no_real_api(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     """No test can reach the real API, or share a cache with the user's own."""
