@@ -15,9 +15,10 @@ again and updates it, ``cache=False`` neither reads nor writes it. ``df.attrs["c
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -27,10 +28,15 @@ import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
 from .cache import CallStore, CallWriter, combine_frames, frame_from_table, raw_extras, table_extras
-from .client import MAX_SID_LENGTH, Client, validate_call_sid
-from .errors import FetchFailuresWarning, InvalidRequestError
-from .frame import calls_to_frame
-from .history import HistoryQuery, HistorySync, Trust, deduplicate, read_history
+from .client import MAX_SID_LENGTH, CallBatch, Client, Failures, Progress, validate_call_sid
+from .errors import (
+    AuthenticationError,
+    FetchFailuresWarning,
+    InvalidRequestError,
+    RateLimitedError,
+)
+from .frame import Finding, build_frame, deduplicate, warn_findings
+from .history import HistoryQuery, HistorySync, Trust, read_history
 
 __all__ = ["fetch_call", "fetch_calls", "fetch_history"]
 
@@ -55,50 +61,96 @@ def _cache_attrs(hits: int, misses: int, store: CallStore | None) -> dict[str, A
     return {"hits": hits, "misses": misses, "path": None if store is None else str(store.path)}
 
 
-def _with_failures(
-    df: pd.DataFrame, failures: Sequence[dict[str, Any]], total: int
-) -> pd.DataFrame:
-    df.attrs["failures"] = failures
-    if failures:
-        kinds = Counter(f["error"] for f in failures)
-        summary = ", ".join(f"{n} {kind}" for kind, n in kinds.most_common())
-        warnings.warn(
-            f"{len(failures)} of {total} calls could not be fetched ({summary}); they are listed "
-            'in df.attrs["failures"] (pd.DataFrame(df.attrs["failures"]) shows them).',
-            FetchFailuresWarning,
-            stacklevel=3,
-        )
+ProgressCallback = Callable[[Progress], None]
+
+
+def _frame(records: list[dict[str, Any]], price_unit: str, found: list[Finding]) -> pd.DataFrame:
+    """Build the typed frame of ``records``; what was ruled out goes to ``found``."""
+    df, findings = build_frame(records, price_unit=price_unit)
+    found.extend(findings)
     return df
 
 
+def _finish(
+    df: pd.DataFrame,
+    *,
+    failures: Iterable[dict[str, Any]] = (),
+    total: int,
+    found: Sequence[Finding] = (),
+    cancelled: bool = False,
+    warn: bool,
+) -> pd.DataFrame:
+    """Set the attrs every verb's frame carries, and warn (once, at the verb's caller).
+
+    ``df.attrs["warnings"]`` holds the warnings' texts whether or not they are emitted, so a
+    form that shows them itself passes ``warn=False``.
+    """
+    failed = Failures(failures)
+    df.attrs["failures"] = failed
+    df.attrs["cancelled"] = cancelled
+    texts: list[tuple[str, type[Warning]]] = []
+    if failed:
+        kinds = Counter(f["error"] for f in failed)
+        summary = ", ".join(f"{n} {kind}" for kind, n in kinds.most_common())
+        texts.append(
+            (
+                f"{len(failed)} of {total} calls could not be fetched ({summary}); they are "
+                'listed in df.attrs["failures"] (pd.DataFrame(df.attrs["failures"]) shows them).',
+                FetchFailuresWarning,
+            )
+        )
+    df.attrs["warnings"] = tuple(f.message() for f in found) + tuple(t for t, _ in texts)
+    if warn:
+        warn_findings(found, stacklevel=3)
+        for text, category in texts:
+            warnings.warn(text, category, stacklevel=3)
+    return df
+
+
+def _stopped(exc: AuthenticationError | RateLimitedError, df: pd.DataFrame) -> None:
+    """Hand the frame of what was fetched before ``exc`` stopped the verb to its caller."""
+    exc.frame = df
+    exc.args = (
+        f"{exc.args[0] if exc.args else exc} The {len(df)} calls fetched before it stopped "
+        "are in the exception's .frame (except ... as e: e.frame).",
+    )
+
+
 def fetch_call(
-    call_sid: str, *, client: Client, price_unit: str = "EUR", cache: CacheMode = True
+    call_sid: str,
+    *,
+    client: Client,
+    price_unit: str = "EUR",
+    cache: CacheMode = True,
+    warn: bool = True,
 ) -> pd.DataFrame:
     """Fetch one call into a one-row DataFrame; raise a typed error if it cannot be fetched.
 
     A settled call is served from the local store (``cache``: see :mod:`apifonica_nb.fetch`).
+    ``warn=False`` keeps data-quality warnings in ``df.attrs["warnings"]`` only.
 
     >>> df = ap.fetch_call("cal…", client=client)
     >>> df.loc[0, ["status", "talk_seconds", "cost_eur"]]
     """
     mode = _cache_mode(cache)
-    if mode is None:
-        df = calls_to_frame([client.get_call(call_sid)], price_unit=price_unit)
-        df.attrs.update(failures=[], duplicates=0, cache=_cache_attrs(0, 1, None))
-        return df
+    found: list[Finding] = []
     sid = validate_call_sid(call_sid)
+    if mode is None:
+        df = _frame([client.get_call(sid)], price_unit, found)
+        df.attrs.update(duplicates=0, cache=_cache_attrs(0, 1, None))
+        return _finish(df, total=1, found=found, warn=warn)
     with CallStore() as store:
         if mode == "use":
             table = store.get_table(client.account_sid, [sid])
             if table.num_rows:
                 df = frame_from_table(table, price_unit=price_unit)
-                df.attrs.update(failures=[], duplicates=0, cache=_cache_attrs(1, 0, store))
-                return df
+                df.attrs.update(duplicates=0, cache=_cache_attrs(1, 0, store))
+                return _finish(df, total=1, warn=warn)
         record = client.get_call(sid)
         store.put_records(client.account_sid, [record])
-    df = calls_to_frame([record], price_unit=price_unit)
-    df.attrs.update(failures=[], duplicates=0, cache=_cache_attrs(0, 1, store))
-    return df
+    df = _frame([record], price_unit, found)
+    df.attrs.update(duplicates=0, cache=_cache_attrs(0, 1, store))
+    return _finish(df, total=1, found=found, warn=warn)
 
 
 def _normalise_sids(raw: list[Any]) -> pa.Array:
@@ -133,6 +185,9 @@ def fetch_calls(
     progress: bool = True,
     price_unit: str = "EUR",
     cache: CacheMode = True,
+    on_progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+    warn: bool = True,
 ) -> pd.DataFrame:
     """Fetch many calls concurrently into one DataFrame, in input order.
 
@@ -142,6 +197,14 @@ def fetch_calls(
     come from the local store without a request (``cache``: see :mod:`apifonica_nb.fetch`);
     fetched ones are stored as they arrive, so an interrupted batch resumes where it stopped.
 
+    A wrong token (401/403) or a 429 asking for a longer wait than the retry budget stops the
+    batch at once: the :class:`~apifonica_nb.errors.AuthenticationError` or
+    :class:`~apifonica_nb.errors.RateLimitedError` carries the calls fetched so far as
+    ``.frame``. ``on_progress`` receives a :class:`~apifonica_nb.client.Progress` per call;
+    a set ``cancel`` event, or Ctrl-C, returns the partial frame within a second with
+    ``df.attrs["cancelled"] = True``. ``warn=False`` keeps the warnings' texts in
+    ``df.attrs["warnings"]`` only.
+
     >>> df = ap.fetch_calls(sids, client=client, workers=8)
     >>> pd.DataFrame(df.attrs["failures"]), df.attrs["cache"]
     """
@@ -150,61 +213,122 @@ def fetch_calls(
     wanted = _normalise_sids(sids)
     order = pc.unique(wanted.drop_null())  # what get_calls would fetch, in its order
     repeats = len(wanted) - wanted.null_count - len(order)
-    if mode is None:
-        batch = client.get_calls(sids, workers=workers, progress=progress)
-        df = calls_to_frame(batch.records, price_unit=price_unit)
-        df.attrs["cache"] = _cache_attrs(0, len(batch.records) + len(batch.failures), None)
-        return _with_failures(_one_row_per_call(df, repeats), batch.failures, len(sids))
-
-    account = client.account_sid
-    with CallStore() as store:
-        cached = store.get_table(account, order if mode == "use" else [])
+    found: list[Finding] = []
+    store = CallStore() if mode is not None else None
+    try:
+        empty = pa.table({"call_sid": pa.array([], pa.large_string())})
+        cached = (
+            empty if store is None or mode != "use" else store.get_table(client.account_sid, order)
+        )
         hit = np.asarray(pc.is_in(wanted, value_set=cached.column("call_sid")), dtype=bool)
         hit &= np.asarray(wanted.is_valid(), dtype=bool)
         misses = [sids[i] for i in np.flatnonzero(~hit).tolist()]
         n_miss = len(order) - cached.num_rows
-        writer = CallWriter(store, account)
-        label = f"Fetching calls ({cached.num_rows} cached)" if cached.num_rows else None
-        bar = tqdm(
-            total=n_miss,
-            unit="call",
-            desc=label or "Fetching calls",
-            disable=not progress or not misses,
-            leave=False,
-        )
-
-        def arrived(record: dict[str, Any]) -> None:
-            writer.add(record)
-            bar.update(1)
-
         try:
-            batch = client.get_calls(misses, workers=workers, progress=False, on_record=arrived)
-        finally:
-            # Keep what arrived, also on Ctrl-C: the next run fetches only the rest.
-            writer.flush()
-            bar.close()
-        if writer.stored:
-            store.update_segments(account)  # so that the next load of many calls is fast
-    fetched = calls_to_frame(batch.records, price_unit=price_unit)
-    if not cached.num_rows:
-        df = fetched
-    elif not batch.records:
-        df = frame_from_table(cached, price_unit=price_unit)
-    else:
-        failed = {f["call_sid"] for f in batch.failures}
-        miss_order = pc.unique(wanted.filter(pa.array(~hit)).drop_null())
-        got = [s for s in miss_order.to_pylist() if s not in failed]
-        keys = pa.concat_arrays(
-            [cached.column("call_sid").combine_chunks(), pa.array(got, pa.large_string())]
-        )
-        rank = np.asarray(pc.index_in(keys, value_set=order), dtype=np.int64)
-        df = combine_frames(
-            [frame_from_table(cached, price_unit=price_unit), fetched],
-            order=np.argsort(rank, kind="stable"),
-            extras=[table_extras(cached), raw_extras(batch.records)],
-        )
+            batch = _get_calls(
+                client,
+                store,
+                misses,
+                workers,
+                progress,
+                n_miss,
+                cached.num_rows,
+                on_progress,
+                cancel,
+            )
+        except (AuthenticationError, RateLimitedError) as exc:
+            partial = exc.batch or CallBatch([], [])
+            df = _combine(partial, cached, order, price_unit, found)
+            _stopped(exc, _finish(df, failures=partial.failures, total=len(sids), warn=False))
+            raise
+    finally:
+        if store is not None:
+            store.close()
+    df = _combine(batch, cached, order, price_unit, found)
     df.attrs["cache"] = _cache_attrs(cached.num_rows, n_miss, store)
-    return _with_failures(_one_row_per_call(df, repeats), batch.failures, len(sids))
+    df = _one_row_per_call(df, repeats)
+    return _finish(
+        df,
+        failures=batch.failures,
+        total=len(sids),
+        found=found,
+        cancelled=batch.cancelled,
+        warn=warn,
+    )
+
+
+def _get_calls(
+    client: Client,
+    store: CallStore | None,
+    misses: list[Any],
+    workers: int,
+    progress: bool,
+    n_miss: int,
+    n_cached: int,
+    on_progress: ProgressCallback | None,
+    cancel: threading.Event | None,
+) -> CallBatch:
+    """Fetch the calls the store did not have, storing each as it arrives."""
+    writer = None if store is None else CallWriter(store, client.account_sid)
+    label = f"Fetching calls ({n_cached} cached)" if n_cached else "Fetching calls"
+    bar = tqdm(
+        total=n_miss, unit="call", desc=label, disable=not progress or not misses, leave=False
+    )
+    total = n_miss + n_cached
+
+    def arrived(record: dict[str, Any]) -> None:
+        if writer is not None:
+            writer.add(record)
+        bar.update(1)
+
+    def advanced(p: Progress) -> None:
+        if on_progress is not None:
+            on_progress(Progress(p.done + n_cached, total, n_cached, p.failed))
+
+    if on_progress is not None:
+        on_progress(Progress(n_cached, total, n_cached, 0))
+    try:
+        return client.get_calls(
+            misses,
+            workers=workers,
+            progress=False,
+            on_record=arrived,
+            on_progress=advanced,
+            cancel=cancel,
+        )
+    finally:
+        # Keep what arrived, also on Ctrl-C or a stop: the next run fetches only the rest.
+        if writer is not None:
+            writer.flush()
+            if writer.stored and store is not None:
+                store.update_segments(client.account_sid)  # the next load of many is fast
+        bar.close()
+
+
+def _combine(
+    batch: CallBatch,
+    cached: pa.Table,
+    order: pa.Array,
+    price_unit: str,
+    found: list[Finding],
+) -> pd.DataFrame:
+    """The frame of the calls from the store and the calls fetched, in input order."""
+    fetched = _frame(batch.records, price_unit, found)
+    if not cached.num_rows:
+        return fetched
+    if not batch.records:
+        return frame_from_table(cached, price_unit=price_unit)
+    # The client checked that each body is the call asked for, so its SID places it.
+    got = [r.get("call_sid") for r in batch.records]
+    keys = pa.concat_arrays(
+        [cached.column("call_sid").combine_chunks(), pa.array(got, pa.large_string())]
+    )
+    rank = np.asarray(pc.index_in(keys, value_set=order), dtype=np.int64)
+    return combine_frames(
+        [frame_from_table(cached, price_unit=price_unit), fetched],
+        order=np.argsort(rank, kind="stable"),
+        extras=[table_extras(cached), raw_extras(batch.records)],
+    )
 
 
 def _one_row_per_call(df: pd.DataFrame, repeats: int) -> pd.DataFrame:
@@ -229,6 +353,9 @@ def fetch_history(
     price_unit: str = "EUR",
     cache: CacheMode = True,
     workers: int = 8,
+    on_progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+    warn: bool = True,
 ) -> pd.DataFrame:
     """Fetch the account's call history into one DataFrame, newest first, one row per call.
 
@@ -259,6 +386,13 @@ def fetch_history(
     shorten the listing (no earlier complete listing contains this one, ``cache="refresh"``
     or ``cache=False``); their calls are stored in listing order, as one listing's would be,
     so the next run is incremental.
+
+    ``on_progress`` receives a :class:`~apifonica_nb.client.Progress` (``total`` None: the
+    length of a history is not known ahead) as pages arrive; a set ``cancel`` event, or Ctrl-C,
+    returns the calls listed so far within a second with ``df.attrs["cancelled"] = True`` (a
+    cut listing is never recorded as complete in the store). A 401/403 or an over-budget 429
+    stops at once, with the calls listed so far as the exception's ``.frame``.
+    ``warn=False`` keeps the warnings' texts in ``df.attrs["warnings"]`` only.
 
     >>> df = ap.fetch_history(client=client, since="2026-10-01", status=["failed", "busy"])
     """
@@ -294,11 +428,14 @@ def fetch_history(
             max_calls=max_calls,
             progress=progress,
             trust=trust,
+            on_progress=on_progress,
+            cancel=cancel,
         )
     finally:
         if store is not None:
             store.close()
-    df = calls_to_frame(read.records, price_unit=price_unit)
+    found: list[Finding] = []
+    df = _frame(read.records, price_unit, found)
     if read.rest is not None and read.rest.num_rows:
         df = combine_frames(
             [df, frame_from_table(read.rest, price_unit=price_unit)],
@@ -311,11 +448,13 @@ def fetch_history(
     kept = np.flatnonzero(matched)[:max_calls]
     if len(kept) < len(df):
         df = df.take(kept).reset_index(drop=True)
-    df.attrs["failures"] = []
     # Calls the server sent that the filters exclude (not calls of the store outside them).
     df.attrs["filtered_locally"] = int((~matched[:listed]).sum())
     df.attrs["duplicates"] = duplicates
     hits = int((kept >= listed).sum())  # rows of the result that came from the store
     df.attrs["cache"] = _cache_attrs(hits, listed, store)
     df.attrs["paging"] = read.paging
-    return df
+    if read.stopped is not None:
+        _stopped(read.stopped, _finish(df, total=len(df), warn=False))
+        raise read.stopped
+    return _finish(df, total=len(df), found=found, cancelled=read.cancelled, warn=warn)

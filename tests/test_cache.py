@@ -25,7 +25,7 @@ import apifonica_nb.cache._store
 from apifonica_nb.cache import CallStore, cache_path, combine_frames, settled_mask
 from apifonica_nb.connect import DEMO_NOW
 from apifonica_nb.errors import CacheError, FetchFailuresWarning
-from apifonica_nb.history import deduplicate
+from apifonica_nb.frame import deduplicate
 
 cache = apifonica_nb.cache
 ROOT = Path(__file__).resolve().parents[1]

@@ -18,7 +18,7 @@ from apifonica_nb.errors import (
     InvalidRequestError,
     NotFoundError,
 )
-from apifonica_nb.history import deduplicate
+from apifonica_nb.frame import build_frame, deduplicate
 
 
 def plain_history(sandbox: Any) -> list[dict[str, Any]]:
@@ -233,7 +233,7 @@ def test_connect_without_the_environment_can_refuse(monkeypatch: pytest.MonkeyPa
         ({"direction": "outgoing"}, "inbound, outbound"),
         ({"channel": "sip"}, "number, viber"),
         ({"status": 5}, "a string or a list of strings"),
-        ({"status": []}, "selects no call"),
+        ({"status": []}, "matches no call"),
         ({"tag": [None]}, "a string or a list of strings"),
     ],
     ids=str,
@@ -349,7 +349,7 @@ def test_the_most_recent_version_of_a_call_wins() -> None:
         dict(base, call_sid="calC", status="failed", updated=None),
         dict(base, call_sid=None, status="busy"),
     ]
-    df, merged = deduplicate(ap.calls_to_frame(rows))
+    df, merged = deduplicate(build_frame(rows)[0])
     assert merged == 3
     assert df["call_sid"].tolist()[:3] == ["calA", "calB", "calC"]
     assert df["status"].astype(str).tolist() == ["completed", "busy", "failed", "busy", "busy"]

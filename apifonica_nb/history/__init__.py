@@ -7,7 +7,7 @@
 - :class:`ListingCheck` is the one trust check both rely on (newest first, within the days
   asked for); :class:`Trust` is what one run learned, said once in a log line. Nothing is
   kept between runs: a server that ignores date filters costs each run a few requests.
-- :func:`deduplicate` merges the rows of a call listed twice (the most recent version wins).
+- merging a call listed twice is :func:`apifonica_nb.frame.deduplicate` (the latest version wins).
 
 Imports point down: this package uses :mod:`apifonica_nb.cache` and the client, never the
 other way round.
@@ -16,9 +16,8 @@ other way round.
 from __future__ import annotations
 
 from ._days import created_us
-from ._dedupe import deduplicate
 from ._plan import TARGET_CALLS
-from ._query import VOCABULARIES, HistoryQuery, normalize_filter
+from ._query import HistoryQuery
 from ._read import HistoryRead, read_history
 from ._sync import HistorySync
 from ._trust import ListingCheck, Trust
@@ -26,7 +25,6 @@ from ._windows import WindowedListing
 
 __all__ = [
     "TARGET_CALLS",
-    "VOCABULARIES",
     "HistoryQuery",
     "HistoryRead",
     "HistorySync",
@@ -34,7 +32,5 @@ __all__ = [
     "Trust",
     "WindowedListing",
     "created_us",
-    "deduplicate",
-    "normalize_filter",
     "read_history",
 ]

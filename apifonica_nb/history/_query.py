@@ -6,9 +6,8 @@ so the result is right even if the server ignores one.
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -17,63 +16,12 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InvalidRequestError
-from ..frame import CHANNELS, DIRECTIONS, STATUSES
+from ..frame import normalize_filter
 from ._days import NAT, created_us, sid_of
 
-__all__ = ["VOCABULARIES", "HistoryQuery", "normalize_filter"]
+__all__ = ["HistoryQuery"]
 
-#: The documented values of the filters that have a vocabulary.
-VOCABULARIES: dict[str, tuple[str, ...]] = {
-    "status": STATUSES,
-    "direction": DIRECTIONS,
-    "channel": CHANNELS,
-}
 _DATE_ONLY = re.compile(r"\s*\d{4}-\d{2}-\d{2}\s*")
-
-
-def _values(name: str, values: object) -> list[str]:
-    """One value or a list of them, as a list of strings (InvalidRequestError otherwise)."""
-    if isinstance(values, str):
-        items: list[Any] = [values]
-    elif isinstance(values, Iterable) and not isinstance(values, (bytes, dict)):
-        items = list(values)
-    else:
-        items = [values]
-    bad = [v for v in items if not isinstance(v, str)]
-    if bad:
-        raise InvalidRequestError(
-            f"{name} takes a string or a list of strings, got {bad[0]!r} ({type(bad[0]).__name__})"
-        )
-    if not items:
-        raise InvalidRequestError(f"{name}=[] selects no call; pass None for any {name}")
-    return items
-
-
-# TODO(phase 2): frame.normalize_filter
-def normalize_filter(name: str, values: str | Sequence[str]) -> list[str]:
-    """Return the documented values of a ``status``/``direction``/``channel`` filter.
-
-    Matching is case-insensitive and ignores surrounding spaces (``"Completed"`` is
-    ``"completed"``); repeats are dropped. A value outside the vocabulary raises
-    :class:`~apifonica_nb.errors.InvalidRequestError` listing the valid ones.
-
-    >>> normalize_filter("status", ["Busy", "failed"])
-    ['busy', 'failed']
-    """
-    vocabulary = VOCABULARIES[name]
-    out: list[str] = []
-    for value in _values(name, values):
-        key = value.strip().lower()
-        if key not in vocabulary:
-            close = difflib.get_close_matches(key, vocabulary, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise InvalidRequestError(
-                f"{name}={value!r} is not a documented {name}{hint} Valid values: "
-                f"{', '.join(vocabulary)}."
-            )
-        if key not in out:
-            out.append(key)
-    return out
 
 
 def _bound(value: object, *, end: bool) -> pd.Timestamp | None:
@@ -134,7 +82,12 @@ class HistoryQuery:
             if values is not None:
                 equal[name] = normalize_filter(name, values)  # type: ignore[arg-type]
         if tag is not None:
-            equal["tag"] = list(dict.fromkeys(_values("tag", tag)))
+            tags = normalize_filter("tag", tag)  # type: ignore[arg-type]
+            bad = [t for t in tags if not isinstance(t, str)]
+            if bad or not tags:
+                shown = f"got {bad[0]!r}" if bad else "got an empty list; pass None for any tag"
+                raise InvalidRequestError(f"tag takes a string or a list of strings, {shown}")
+            equal["tag"] = list(dict.fromkeys(tags))
         return cls(since=start, until=end, equal=equal)
 
     def params(self) -> dict[str, Any]:
@@ -168,7 +121,7 @@ class HistoryQuery:
     @staticmethod
     def _label(column: str, value: object) -> str:
         text = str(value).strip()
-        return text.lower() if column in VOCABULARIES else text
+        return text.lower() if column in ("status", "direction", "channel") else text
 
     def matching(self, records: Sequence[Any]) -> int:
         """How many distinct calls among raw ``records`` surely match (never more than

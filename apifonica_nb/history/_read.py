@@ -8,14 +8,16 @@ stop the listing early (windows would read what it has).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 from tqdm.auto import tqdm
 
-from ..client import PAGE_LIMIT, Client
+from ..client import PAGE_LIMIT, Client, Progress
+from ..errors import AuthenticationError, FetchCancelled, RateLimitedError
 from ._query import HistoryQuery
 from ._sync import HistorySync
 from ._trust import Trust
@@ -33,6 +35,11 @@ class HistoryRead:
     records: list[dict[str, Any]]
     rest: pa.Table | None
     paging: dict[str, Any]
+    #: A cancel or Ctrl-C cut the listing short (what was read is in ``records``).
+    cancelled: bool = False
+    #: The error that stopped the listing at once (401/403, an over-budget 429), to raise
+    #: once the caller has built the frame of ``records``.
+    stopped: AuthenticationError | RateLimitedError | None = None
 
 
 def _listing(
@@ -43,9 +50,11 @@ def _listing(
     workers: int,
     max_calls: int | None,
     trust: Trust,
+    cancel: threading.Event,
 ) -> tuple[Iterable[dict[str, Any]], WindowedListing | None]:
     """Choose how to list the history: date windows in parallel, or following ``next``."""
-    params = query.params()
+    # Every listing, the windows' too, passes cancel on to Client.iter_calls.
+    params = {**query.params(), "cancel": cancel}
     if sync is not None:
         if sync.can_stop_early:
             # An earlier complete listing lets paging stop at the first page already stored:
@@ -75,16 +84,26 @@ def read_history(
     max_calls: int | None,
     progress: bool,
     trust: Trust,
+    on_progress: Callable[[Progress], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> HistoryRead:
     """Page through the history until its end, ``max_calls`` matching calls, or an early stop
-    of ``sync`` (then the older calls come from the store)."""
+    of ``sync`` (then the older calls come from the store).
+
+    A set ``cancel`` or Ctrl-C ends the listing with ``cancelled``; a 401/403 or an
+    over-budget 429 ends it with ``stopped``: in both cases the pages read are kept (and
+    stored), and the listing is not recorded as complete.
+    """
+    stop = cancel if cancel is not None else threading.Event()
     listing, windowed = _listing(
-        client, query, sync, workers=workers, max_calls=max_calls, trust=trust
+        client, query, sync, workers=workers, max_calls=max_calls, trust=trust, cancel=stop
     )
     records: list[dict[str, Any]] = []
     next_check = max_calls or 0
     complete = max_calls != 0
     rest = None
+    cancelled = False
+    stopped: AuthenticationError | RateLimitedError | None = None
     bar = tqdm(
         total=max_calls, unit="call", desc="Fetching history", disable=not progress, leave=False
     )
@@ -94,6 +113,8 @@ def read_history(
             for record in iterator:
                 records.append(record)
                 bar.update(1)
+                if on_progress is not None and len(records) % PAGE_LIMIT == 0:
+                    on_progress(Progress(len(records), None))
                 if sync is not None and sync.add(record):
                     break  # the rest of the range is in the store
                 if max_calls is not None and len(records) >= next_check:
@@ -108,9 +129,18 @@ def read_history(
             if sync.stopped_at is not None:
                 rest = sync.rest()
                 bar.set_description(f"Fetching history ({rest.num_rows} cached)")
-    except BaseException:
+    except (FetchCancelled, KeyboardInterrupt, AuthenticationError, RateLimitedError) as exc:
+        stop.set()  # the windows' workers send nothing more
         if sync is not None:
-            sync.flush()  # keep the pages already read (Ctrl-C, a network error)
+            sync.flush()  # keep the pages already read; the listing is not complete
+        if isinstance(exc, AuthenticationError | RateLimitedError):
+            stopped = exc
+        else:
+            cancelled = True
+    except BaseException:
+        stop.set()
+        if sync is not None:
+            sync.flush()  # keep the pages already read (a network error)
         raise
     finally:
         bar.close()
@@ -121,4 +151,6 @@ def read_history(
     paging = dict(windowed.info) if windowed is not None else plain
     if paging["note"] is None and trust.problem is not None:
         paging["note"] = f"the server {trust.problem}"
-    return HistoryRead(records, rest, paging)
+    if on_progress is not None:
+        on_progress(Progress(len(records), None))
+    return HistoryRead(records, rest, paging, cancelled=cancelled, stopped=stopped)
