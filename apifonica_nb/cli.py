@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import re
 import secrets
 import shutil
 import signal
@@ -18,7 +17,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-import warnings
 import webbrowser
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -28,7 +26,7 @@ import pandas as pd
 from . import summary
 from .client import Client
 from .connect import DEMO_NOW
-from .errors import ApifonicaError, FetchFailuresWarning
+from .errors import ApifonicaError
 from .fetch import CacheMode, fetch_calls, fetch_history
 from .reporting import report
 
@@ -110,18 +108,6 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ignore_failure_warnings() -> None:
-    """Leave the verbs' FetchFailuresWarning out: the command lists the failures itself.
-
-    Only warnings attributed to this module are filtered (the verbs warn at their caller),
-    with a filter rather than ``catch_warnings``, which swaps the process-wide filters back
-    and forth and is not thread-safe.
-    """
-    warnings.filterwarnings(
-        "ignore", category=FetchFailuresWarning, module=re.escape(__name__) + r"\Z"
-    )
-
-
 def _fetch_frame(args: argparse.Namespace, client: Client) -> pd.DataFrame:
     progress = sys.stderr.isatty()
     if getattr(args, "sids_file", None):
@@ -131,7 +117,11 @@ def _fetch_frame(args: argparse.Namespace, client: Client) -> pd.DataFrame:
         valid, invalid = parse_sid_list(text)
         # Invalid SIDs go through too, so they come back as failure rows instead of vanishing.
         return fetch_calls(
-            [*valid, *invalid], client=client, progress=progress, cache=_cache_choice(args)
+            [*valid, *invalid],
+            client=client,
+            progress=progress,
+            cache=_cache_choice(args),
+            warn=False,  # the failures are listed below, with a file, or in the report
         )
     return fetch_history(
         client=client,
@@ -143,10 +133,14 @@ def _fetch_frame(args: argparse.Namespace, client: Client) -> pd.DataFrame:
         tag=args.tag,
         progress=progress,
         cache=_cache_choice(args),
+        warn=False,
     )
 
 
 def _report_failures(df: pd.DataFrame, out: Path) -> None:
+    for text in df.attrs.get("warnings", ()):
+        if 'df.attrs["failures"]' not in text:  # the failures get a file of their own below
+            print(f"warning: {text}", file=sys.stderr)
     failures = df.attrs.get("failures") or []
     if failures:
         path = out.with_name(out.stem + ".failures.csv")
@@ -158,7 +152,6 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() not in (".parquet", ".csv"):
         raise SystemExit("apifonica-nb fetch: --out must end in .parquet or .csv")
-    _ignore_failure_warnings()  # reported below, with a file
     with _client(args) as client:
         df = _fetch_frame(args, client)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -177,9 +170,10 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    _ignore_failure_warnings()  # the report lists them
     with _client(args) as client:
         df = _fetch_frame(args, client)
+    for text in df.attrs.get("warnings", ()):
+        print(f"warning: {text}", file=sys.stderr)
     path = report(df, out)
     print(f"Wrote the report of {len(df)} calls to {path}", file=sys.stderr)
     return 0

@@ -228,7 +228,7 @@ def test_cancel_keeps_what_was_fetched_history(slow: Any) -> None:
 
 @pytest.mark.slow
 def test_cancel_keeps_what_was_fetched_sid_list(slow: Any) -> None:
-    e = CallExplorer(client=slow.client(), workers=2, chunk_size=6)
+    e = CallExplorer(client=slow.client(), workers=2)
     try:
         # Some SIDs are in the local cache already, one does not exist: the partial frame
         # keeps the input order and the real failure, and lists no skipped SID as failed.

@@ -14,8 +14,8 @@ values, call :meth:`CallExplorer.fetch`, read ``explorer.summary.value``).
 :class:`CallExplorer` owns one object per part of the form, each in its module:
 ``_connection`` (the account, or a sandbox), ``_query`` (history filters or pasted SIDs),
 ``_run`` (Fetch, Cancel, progress), ``_results`` (summary, table, chart tabs, failures) and
-``_export``; ``_job`` runs one fetch at a time, in the background or not, and ``_watched``
-is how a fetch reaches the verbs today. ``_html`` and ``_sids`` are the plain functions
+``_export``; ``_job`` runs one fetch at a time, in the background or not, and ``_fetching``
+calls the fetch verbs with on_progress= and cancel=. ``_html`` and ``_sids`` are the plain functions
 underneath (markup, parsing a pasted list); the summary numbers come from
 :mod:`apifonica_nb.summary`.
 """

@@ -15,13 +15,13 @@ from ..client import Client
 from ..errors import ApifonicaError, InvalidRequestError
 from ._connection import ConnectionForm
 from ._export import ExportFormat, ExportPanel
+from ._fetching import fetch as fetch_verbs
 from ._html import CSS
 from ._job import FetchJob, FetchRequest
 from ._part import close_tree
 from ._query import QueryForm
 from ._results import ResultsView
 from ._run import RunControls
-from ._watched import fetch as fetch_watched
 
 __all__ = ["CallExplorer"]
 
@@ -31,8 +31,8 @@ class CallExplorer:
 
     ``client`` connects it to an account (the connection section then just says so);
     without one, the form asks for credentials (prefilled from ``APIFONICA_*``) or starts
-    the bundled sandbox. ``rows`` is how many rows the table shows; ``workers`` and
-    ``chunk_size`` tune fetching a SID list (cancel takes effect between chunks).
+    the bundled sandbox. ``rows`` is how many rows the table shows; ``workers`` is the
+    fetch verbs' ``workers=`` (a cancel stops them within a second).
 
     Every control is a public attribute (``since``, ``status``, ``sids``, ``fetch_button``,
     ``summary``, ``table``, ...), so the form works from plain Python too.
@@ -48,13 +48,11 @@ class CallExplorer:
         *,
         rows: int = 50,
         workers: int = 8,
-        chunk_size: int = 40,
         sandbox_calls: int = 500,
         sandbox_seed: int = 7,
     ) -> None:
         self._client = client
         self._workers = workers
-        self._chunk_size = chunk_size
         self._connection = ConnectionForm(
             client, sandbox_calls=sandbox_calls, sandbox_seed=sandbox_seed
         )
@@ -168,7 +166,7 @@ class CallExplorer:
         return self._job.wait(timeout)
 
     def cancel(self) -> None:
-        """Stop the running fetch at the next page or chunk; what was fetched is kept."""
+        """Stop the running fetch (within a second); what was fetched is kept."""
         if self._job.cancel():
             self._run.cancelling()
 
@@ -185,13 +183,12 @@ class CallExplorer:
         """Run one fetch and show its outcome; never raises (the error is returned)."""
         started = time.perf_counter()
         try:
-            fetched = fetch_watched(
+            fetched = fetch_verbs(
                 self._connection.client(say=self._run.say),
                 request,
                 cancel=cancel,
                 on_progress=self._run.update,
                 workers=self._workers,
-                chunk_size=self._chunk_size,
             )
             self.frame = fetched.frame
             self._results.show(fetched.frame, fetched.note)

@@ -27,93 +27,35 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
-from .cache import CallStore, CallWriter, combine_frames, frame_from_table, raw_extras, table_extras
-from .client import MAX_SID_LENGTH, CallBatch, Client, Failures, Progress, validate_call_sid
-from .errors import (
+from ..cache import (
+    CallStore,
+    CallWriter,
+    combine_frames,
+    frame_from_table,
+    raw_extras,
+    table_extras,
+)
+from ..client import MAX_SID_LENGTH, CallBatch, Client, Failures, Progress, validate_call_sid
+from ..errors import (
     AuthenticationError,
     FetchFailuresWarning,
     InvalidRequestError,
     RateLimitedError,
 )
-from .frame import Finding, build_frame, deduplicate, warn_findings
-from .history import HistoryQuery, HistorySync, Trust, read_history
+from ..frame import Finding, deduplicate
+from ..history import HistoryQuery, HistorySync, Trust, read_history
+from ._outcome import (
+    CacheMode,
+    ProgressCallback,
+    cache_attrs,
+    cache_mode,
+    finish,
+    stopped,
+    typed_frame,
+)
+from ._sids import normalise_sids
 
-__all__ = ["fetch_call", "fetch_calls", "fetch_history"]
-
-#: A SID that validate_call_sid would accept unchanged (checked on whole arrays at once).
-_CLEAN_SID = rf"^[A-Za-z0-9][A-Za-z0-9_.:-]{{0,{MAX_SID_LENGTH - 1}}}$"
-
-CacheMode = bool | Literal["refresh"]
-
-
-def _cache_mode(cache: object) -> str | None:
-    """Return "use", "refresh" or None (bypass) for a ``cache=`` argument."""
-    if cache is True:
-        return "use"
-    if cache is False or cache is None:
-        return None
-    if cache == "refresh":
-        return "refresh"
-    raise InvalidRequestError(f"cache must be True, False or 'refresh', got {cache!r}")
-
-
-def _cache_attrs(hits: int, misses: int, store: CallStore | None) -> dict[str, Any]:
-    return {"hits": hits, "misses": misses, "path": None if store is None else str(store.path)}
-
-
-ProgressCallback = Callable[[Progress], None]
-
-
-def _frame(records: list[dict[str, Any]], price_unit: str, found: list[Finding]) -> pd.DataFrame:
-    """Build the typed frame of ``records``; what was ruled out goes to ``found``."""
-    df, findings = build_frame(records, price_unit=price_unit)
-    found.extend(findings)
-    return df
-
-
-def _finish(
-    df: pd.DataFrame,
-    *,
-    failures: Iterable[dict[str, Any]] = (),
-    total: int,
-    found: Sequence[Finding] = (),
-    cancelled: bool = False,
-    warn: bool,
-) -> pd.DataFrame:
-    """Set the attrs every verb's frame carries, and warn (once, at the verb's caller).
-
-    ``df.attrs["warnings"]`` holds the warnings' texts whether or not they are emitted, so a
-    form that shows them itself passes ``warn=False``.
-    """
-    failed = Failures(failures)
-    df.attrs["failures"] = failed
-    df.attrs["cancelled"] = cancelled
-    texts: list[tuple[str, type[Warning]]] = []
-    if failed:
-        kinds = Counter(f["error"] for f in failed)
-        summary = ", ".join(f"{n} {kind}" for kind, n in kinds.most_common())
-        texts.append(
-            (
-                f"{len(failed)} of {total} calls could not be fetched ({summary}); they are "
-                'listed in df.attrs["failures"] (pd.DataFrame(df.attrs["failures"]) shows them).',
-                FetchFailuresWarning,
-            )
-        )
-    df.attrs["warnings"] = tuple(f.message() for f in found) + tuple(t for t, _ in texts)
-    if warn:
-        warn_findings(found, stacklevel=3)
-        for text, category in texts:
-            warnings.warn(text, category, stacklevel=3)
-    return df
-
-
-def _stopped(exc: AuthenticationError | RateLimitedError, df: pd.DataFrame) -> None:
-    """Hand the frame of what was fetched before ``exc`` stopped the verb to its caller."""
-    exc.frame = df
-    exc.args = (
-        f"{exc.args[0] if exc.args else exc} The {len(df)} calls fetched before it stopped "
-        "are in the exception's .frame (except ... as e: e.frame).",
-    )
+__all__ = ["CacheMode", "fetch_call", "fetch_calls", "fetch_history"]
 
 
 def fetch_call(
@@ -132,49 +74,25 @@ def fetch_call(
     >>> df = ap.fetch_call("cal…", client=client)
     >>> df.loc[0, ["status", "talk_seconds", "cost_eur"]]
     """
-    mode = _cache_mode(cache)
+    mode = cache_mode(cache)
     found: list[Finding] = []
     sid = validate_call_sid(call_sid)
     if mode is None:
-        df = _frame([client.get_call(sid)], price_unit, found)
-        df.attrs.update(duplicates=0, cache=_cache_attrs(0, 1, None))
-        return _finish(df, total=1, found=found, warn=warn)
+        df = typed_frame([client.get_call(sid)], price_unit, found)
+        df.attrs.update(duplicates=0, cache=cache_attrs(0, 1, None))
+        return finish(df, total=1, found=found, warn=warn)
     with CallStore() as store:
         if mode == "use":
             table = store.get_table(client.account_sid, [sid])
             if table.num_rows:
                 df = frame_from_table(table, price_unit=price_unit)
-                df.attrs.update(duplicates=0, cache=_cache_attrs(1, 0, store))
-                return _finish(df, total=1, warn=warn)
+                df.attrs.update(duplicates=0, cache=cache_attrs(1, 0, store))
+                return finish(df, total=1, warn=warn)
         record = client.get_call(sid)
         store.put_records(client.account_sid, [record])
-    df = _frame([record], price_unit, found)
-    df.attrs.update(duplicates=0, cache=_cache_attrs(0, 1, store))
-    return _finish(df, total=1, found=found, warn=warn)
-
-
-def _normalise_sids(raw: list[Any]) -> pa.Array:
-    """The SID each input means (stripped), null where it is invalid; vectorised."""
-    try:
-        arr = pa.array(raw, type=pa.large_string())
-    except (pa.ArrowException, TypeError, ValueError):
-        odd = np.arange(len(raw))
-        values: list[Any] = [None] * len(raw)
-    else:
-        clean = pc.and_(
-            pc.match_substring_regex(arr, _CLEAN_SID),
-            pc.invert(pc.match_substring(arr, "..")),
-        ).fill_null(False)
-        odd = np.flatnonzero(~np.asarray(clean, dtype=bool))
-        if not len(odd):
-            return arr
-        values = arr.to_pylist()
-    for i in odd.tolist():  # only the SIDs that need stripping, or are invalid
-        try:
-            values[i] = validate_call_sid(raw[i])
-        except InvalidRequestError:
-            values[i] = None
-    return pa.array(values, type=pa.large_string())
+    df = typed_frame([record], price_unit, found)
+    df.attrs.update(duplicates=0, cache=cache_attrs(0, 1, store))
+    return finish(df, total=1, found=found, warn=warn)
 
 
 def fetch_calls(
@@ -209,8 +127,8 @@ def fetch_calls(
     >>> pd.DataFrame(df.attrs["failures"]), df.attrs["cache"]
     """
     sids = list(call_sids)
-    mode = _cache_mode(cache)
-    wanted = _normalise_sids(sids)
+    mode = cache_mode(cache)
+    wanted = normalise_sids(sids)
     order = pc.unique(wanted.drop_null())  # what get_calls would fetch, in its order
     repeats = len(wanted) - wanted.null_count - len(order)
     found: list[Finding] = []
@@ -239,15 +157,15 @@ def fetch_calls(
         except (AuthenticationError, RateLimitedError) as exc:
             partial = exc.batch or CallBatch([], [])
             df = _combine(partial, cached, order, price_unit, found)
-            _stopped(exc, _finish(df, failures=partial.failures, total=len(sids), warn=False))
+            stopped(exc, finish(df, failures=partial.failures, total=len(sids), warn=False))
             raise
     finally:
         if store is not None:
             store.close()
     df = _combine(batch, cached, order, price_unit, found)
-    df.attrs["cache"] = _cache_attrs(cached.num_rows, n_miss, store)
+    df.attrs["cache"] = cache_attrs(cached.num_rows, n_miss, store)
     df = _one_row_per_call(df, repeats)
-    return _finish(
+    return finish(
         df,
         failures=batch.failures,
         total=len(sids),
@@ -313,7 +231,7 @@ def _combine(
     found: list[Finding],
 ) -> pd.DataFrame:
     """The frame of the calls from the store and the calls fetched, in input order."""
-    fetched = _frame(batch.records, price_unit, found)
+    fetched = typed_frame(batch.records, price_unit, found)
     if not cached.num_rows:
         return fetched
     if not batch.records:
@@ -405,7 +323,7 @@ def fetch_history(
     query = HistoryQuery.of(
         since=since, until=until, status=status, direction=direction, channel=channel, tag=tag
     )
-    mode = _cache_mode(cache)
+    mode = cache_mode(cache)
     trust = Trust(client.base_url)  # what this run learns about the server, said once
     store = CallStore() if mode is not None else None
     try:
@@ -435,7 +353,7 @@ def fetch_history(
         if store is not None:
             store.close()
     found: list[Finding] = []
-    df = _frame(read.records, price_unit, found)
+    df = typed_frame(read.records, price_unit, found)
     if read.rest is not None and read.rest.num_rows:
         df = combine_frames(
             [df, frame_from_table(read.rest, price_unit=price_unit)],
@@ -452,9 +370,9 @@ def fetch_history(
     df.attrs["filtered_locally"] = int((~matched[:listed]).sum())
     df.attrs["duplicates"] = duplicates
     hits = int((kept >= listed).sum())  # rows of the result that came from the store
-    df.attrs["cache"] = _cache_attrs(hits, listed, store)
+    df.attrs["cache"] = cache_attrs(hits, listed, store)
     df.attrs["paging"] = read.paging
     if read.stopped is not None:
-        _stopped(read.stopped, _finish(df, total=len(df), warn=False))
+        stopped(read.stopped, finish(df, total=len(df), warn=False))
         raise read.stopped
-    return _finish(df, total=len(df), found=found, cancelled=read.cancelled, warn=warn)
+    return finish(df, total=len(df), found=found, cancelled=read.cancelled, warn=warn)
