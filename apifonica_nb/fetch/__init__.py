@@ -16,10 +16,8 @@ again and updates it, ``cache=False`` neither reads nor writes it. ``df.attrs["c
 from __future__ import annotations
 
 import threading
-import warnings
-from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Literal
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,10 +33,9 @@ from ..cache import (
     raw_extras,
     table_extras,
 )
-from ..client import MAX_SID_LENGTH, CallBatch, Client, Failures, Progress, validate_call_sid
+from ..client import CallBatch, Client, Progress, validate_call_sid
 from ..errors import (
     AuthenticationError,
-    FetchFailuresWarning,
     InvalidRequestError,
     RateLimitedError,
 )
