@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from apifonica_nb import charts
 from apifonica_nb.frame import calls_to_frame
-from apifonica_nb.sandbox.data import generate_account
+from apifonica_nb.sandbox.generate import generate_account
 
 ANCHOR = int(pd.Timestamp("2026-11-01T12:00:00Z").timestamp())
 SEED = 7

@@ -15,6 +15,7 @@ import apifonica_nb.sandbox.data as sandbox_data
 from apifonica_nb import frame
 from apifonica_nb.errors import InvalidRequestError
 from apifonica_nb.frame import build_frame, normalize_filter
+from apifonica_nb.sandbox.generate import generate_account
 
 FIXTURE = Path(__file__).parent / "fixtures" / "vendor_call.json"
 PACKAGE = Path(frame.__file__).resolve().parent.parent
@@ -85,7 +86,7 @@ def test_the_vendor_fixture_is_the_vendor_example() -> None:
 
 
 def test_everything_the_sandbox_serves_is_in_the_documented_form() -> None:
-    account = sandbox_data.generate_account(calls=3000, seed=7, anchor=1_790_000_000)
+    account = generate_account(calls=3000, seed=7, anchor=1_790_000_000)
     for now in (account.anchor, account.anchor + 40, account.anchor + 3600):  # live calls move
         records = [account.call_record(i, now) for i in range(len(account.call_sids))]
         df, findings = build_frame(records)

@@ -33,7 +33,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
 
-from apifonica_nb.sandbox.data import generate_account
+from apifonica_nb.sandbox.generate import generate_account
 from apifonica_nb.sandbox.server import SandboxApp, ServerThread, normalize_faults
 
 if TYPE_CHECKING:
