@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+#: Each script starts a sandbox process and runs its tables: seconds apiece.
+pytestmark = pytest.mark.slow
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 #: Script -> a column header its table must have besides "ratio".
 SCRIPTS = {

@@ -189,7 +189,9 @@ def wait_for(predicate: Any, timeout: float = 20.0) -> None:
 
 @pytest.mark.slow
 def test_cancel_keeps_what_was_fetched_history(slow: Any) -> None:
-    e = CallExplorer(client=slow.client())
+    # One listing page by page, so that a cancel lands mid-history (8 windows would read
+    # these 200 calls before the progress bar reached 40).
+    e = CallExplorer(client=slow.client(), workers=1)
     try:
         e.max_calls.value = 0
         e.fetch_button.click()  # the button's handler starts the background thread
@@ -202,9 +204,8 @@ def test_cancel_keeps_what_was_fetched_history(slow: Any) -> None:
         df = e.frame
         assert df is not None
         assert df.attrs["partial"] is True
-        # The page in hand is finished (20 calls a page), and no page after it is asked for.
+        # What was listed before the cancel is kept, in the history's order.
         assert 40 <= len(df) < 200
-        assert len(df) % 20 == 0
         assert df["call_sid"].tolist() == slow.call_sids[: len(df)]
         assert "partial" in e.summary.value
         assert e.message.value == ""
@@ -238,7 +239,7 @@ def test_cancel_keeps_what_was_fetched_sid_list(slow: Any) -> None:
         e.sids.value = "\n".join(sids)
         thread = e.start()
         assert thread is not None
-        wait_for(lambda: e.progress.value >= 6)
+        wait_for(lambda: e.progress.value >= 12)  # 6 come from the cache at once
         e.cancel()
         thread.join(20)
         df = e.frame

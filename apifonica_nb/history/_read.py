@@ -115,6 +115,8 @@ def read_history(
                 bar.update(1)
                 if on_progress is not None and len(records) % PAGE_LIMIT == 0:
                     on_progress(Progress(len(records), None))
+                if stop.is_set():  # pages already read by the windows are not taken in
+                    raise FetchCancelled("the history listing was cancelled")
                 if sync is not None and sync.add(record):
                     break  # the rest of the range is in the store
                 if max_calls is not None and len(records) >= next_check:

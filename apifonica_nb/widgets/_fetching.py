@@ -59,5 +59,11 @@ def fetch(
     df.attrs["failures"] = Failures([*request.refused, *df.attrs["failures"]])
     cancelled = bool(df.attrs["cancelled"])
     df.attrs["partial"] = cancelled
-    note = f"partial: cancelled after {done[0]:,} calls were read" if cancelled else ""
+    note = ""
+    if cancelled:
+        note = f"partial: cancelled after {done[0]:,} calls were read"
+        if request.kind == "sids":
+            unread = len(set(request.sids)) - len(df) - len(df.attrs["failures"])
+            if unread > 0:
+                note += f"; {unread:,} SIDs were not fetched"
     return Fetched(df, max(done[0], len(df)), cancelled, note)
