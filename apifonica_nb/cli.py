@@ -274,7 +274,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         url = f"http://127.0.0.1:{args.port}/lab/tree/01-quickstart.ipynb?token={token}"
     # Own process group: Ctrl-C reaches this command, which then stops the server cleanly.
     # SIGTERM (kill, a container stop, `timeout`) must do the same, or the server outlives us.
-    signal.signal(signal.SIGTERM, _interrupt)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdin=subprocess.DEVNULL)
     try:
         _wait_until_up(url, proc, 90)
@@ -289,6 +289,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         _stop(proc)
         if sb is not None:
             sb.stop()
+        signal.signal(signal.SIGTERM, previous)  # a caller's own handler is back in force
 
 
 def _cmd_sandbox(args: argparse.Namespace, rest: list[str]) -> int:
