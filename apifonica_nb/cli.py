@@ -25,7 +25,7 @@ import pandas as pd
 
 from . import summary
 from .client import Client
-from .connect import DEMO_NOW
+from .connect import DEMO_NOW, connect, describe
 from .errors import ApifonicaError
 from .fetch import CacheMode, fetch_calls, fetch_history
 from .reporting import report
@@ -70,20 +70,16 @@ def _cache_choice(args: argparse.Namespace) -> CacheMode:
 
 @contextlib.contextmanager
 def _client(args: argparse.Namespace) -> Iterator[Client]:
-    """Yield a client for the real API (credentials set) or for a sandbox run for the command."""
-    if not args.sandbox and os.environ.get("APIFONICA_ACCOUNT_SID"):
-        with Client.from_env() as client:
-            print(f"Using the Apifonica API at {client.base_url}.", file=sys.stderr)
-            yield client
-        return
-    from . import sandbox
-
-    with sandbox.running(calls=args.calls, seed=args.seed, now=DEMO_NOW) as sb:
-        print(
-            f"Using a seeded sandbox ({args.calls} calls, seed {args.seed}) at {sb.url}.",
-            file=sys.stderr,
-        )
-        yield sb.client()
+    """Yield the client :func:`~apifonica_nb.connect.connect` decides on: the real API when
+    credentials are set (and ``--sandbox`` is not given), else a seeded sandbox."""
+    client = connect(
+        sandbox=True if args.sandbox else None, calls=args.calls, seed=args.seed, quiet=True
+    )
+    print(f"Using {describe(client)}.", file=sys.stderr)
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 _FORMATS = {
