@@ -26,6 +26,7 @@ SCRIPTS = {
     "bench_parse.py": "calls_to_frame s",
     "bench_cache.py": "seconds",
     "bench_charts.py": "JSON kB",
+    "bench_explorer.py": "median s",
 }
 
 
