@@ -200,10 +200,13 @@ def slow_sandbox() -> Iterator[Any]:
         yield sb
 
 
-def settles(sb: Any, count: int) -> int:
-    """Wait until every request sent is answered (latency 1 s), and check none came after."""
+def settles(sb: Any, most: int) -> int:
+    """Wait until every request sent has reached the server and been answered (latency 1 s),
+    and check there are no more than the ``most`` that can have been in flight at the return
+    (on a loaded machine a request sent before the return may reach the server after it)."""
     time.sleep(1.3)
-    assert sb.request_count == count, "a request was sent after the method returned"
+    count = sb.request_count
+    assert count <= most, "a request was sent after the method returned"
     return count
 
 
@@ -220,9 +223,9 @@ def test_a_cancelled_batch_returns_at_once_and_sends_nothing_more(
     batch = client.get_calls(slow_sandbox.call_sids, workers=4, progress=False, cancel=cancel)
     returned_at = slow_sandbox.request_count
     assert batch.cancelled is True
-    # Returned before the server answered one request: none came back, only 4 were sent.
-    assert batch.records == [] and batch.failures == [] and returned_at == 4
-    settles(slow_sandbox, returned_at)
+    # Returned before the server answered one request: none came back, at most 4 were sent.
+    assert batch.records == [] and batch.failures == [] and returned_at <= 4
+    settles(slow_sandbox, 4)
 
 
 @pytest.mark.slow
@@ -237,12 +240,12 @@ def test_get_call_and_iter_calls_raise_when_cancelled(slow_sandbox: Any) -> None
     threading.Timer(0.3, cancel.set).start()
     with pytest.raises(FetchCancelled):
         list(client.iter_calls(cancel=cancel))
-    assert slow_sandbox.request_count == 2  # returned before either was answered
-    settles(slow_sandbox, 2)
+    assert slow_sandbox.request_count <= 2  # returned before either was answered
+    sent = settles(slow_sandbox, 2)
     slow_sandbox.latency = 0.0
     with pytest.raises(FetchCancelled):  # already set: not one request
         client.get_call(slow_sandbox.call_sids[0], cancel=cancel)
-    assert slow_sandbox.request_count == 2
+    assert slow_sandbox.request_count == sent
 
 
 @pytest.mark.slow
