@@ -88,6 +88,8 @@ def finish(
 def stopped(exc: AuthenticationError | RateLimitedError, df: pd.DataFrame) -> None:
     """Hand the frame of what was fetched before ``exc`` stopped the verb to its caller."""
     exc.frame = df
+    if ".frame" in str(exc):  # a batch's error already says where the calls went
+        return
     exc.args = (
         f"{exc.args[0] if exc.args else exc} The {len(df)} calls fetched before it stopped "
         "are in the exception's .frame (except ... as e: e.frame).",
