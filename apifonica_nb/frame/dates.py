@@ -4,8 +4,9 @@ The canonical RFC 2822 form (``Fri, 21 Apr 2017 13:01:25 +0000``, with or withou
 weekday) is parsed arithmetically on a byte matrix, many rows per numpy operation; what that
 path refuses goes one distinct string at a time through regexes that also read the common
 variants (no weekday, a wrong weekday, full month names, named zones, dashes, a leap second,
-stray quotes) and ISO 8601 with an explicit offset (``2017-04-21T13:01:25Z``). A date
-without an offset (which instant would it be?) or one that does not exist is invalid.
+fractions of a second, RFC 2822's obsolete two- and three-digit years, stray quotes) and
+ISO 8601 with an explicit offset (``2017-04-21T13:01:25Z``). A date without an offset (which
+instant would it be?) or one that does not exist is invalid.
 """
 
 from __future__ import annotations
@@ -58,8 +59,8 @@ _DATE_RE = re.compile(
     (?:[A-Za-z]{2,9}\.?\s*,?\s*)?                # weekday, ignored (it is sometimes wrong)
     (?P<day>\d{1,2})\s*[\s-]\s*
     (?P<month>[A-Za-z]{3,9})\.?\s*[\s-]\s*
-    (?P<year>\d{4})\s+
-    (?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2}))?\s*
+    (?P<year>\d{4}|\d{2,3}(?=\s))\s+                # RFC 2822's obsolete 2- and 3-digit years
+    (?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:[.,](?P<fraction>\d{1,9}))?)?\s*
     (?:(?P<sign>[+-])(?P<oh>\d{2}):?(?P<om>\d{2})|(?P<zone>[A-Za-z]{1,3}))
     """,
     re.VERBOSE | re.ASCII,
@@ -98,21 +99,22 @@ def parse_date_text(text: str) -> int | None:
                 return None
         else:
             offset = _offset(m["sign"], m["oh"], m["om"])
-        fraction = "0"
+        year = _full_year(m["year"])
     else:
         m = _ISO_RE.fullmatch(s)
         if m is None:
             return None
         month = int(m["month"])
         offset = 0 if m["z"] else _offset(m["sign"], m["oh"], m["om"] or "00")
-        fraction = (m["fraction"] or "0")[:6].ljust(6, "0")
+        year = int(m["year"])
     if offset is None:
         return None
     second = int(m["second"] or 0)
+    fraction = (m["fraction"] or "0")[:6].ljust(6, "0")
     leap = second == 60  # RFC 2822 and ISO 8601 allow a leap second; datetime does not
     try:
         stamp = _dt.datetime(
-            int(m["year"]),
+            year,
             month,
             int(m["day"]),
             int(m["hour"]),
@@ -124,6 +126,15 @@ def parse_date_text(text: str) -> int | None:
     except ValueError:
         return None
     return (stamp - EPOCH) // _dt.timedelta(microseconds=1) + leap * US_PER_S
+
+
+def _full_year(text: str) -> int:
+    """The year an RFC 2822 date means: 2-digit years below 50 are 20xx, the other 2- and
+    3-digit ones 1900 + the number (RFC 2822, section 4.3, "obs-year")."""
+    year = int(text)
+    if len(text) == 2 and year < 50:
+        return 2000 + year
+    return 1900 + year if len(text) < 4 else year
 
 
 def _offset(sign: str, hours: str, minutes: str) -> int | None:
