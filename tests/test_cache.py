@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 
 import apifonica_nb as ap
@@ -182,8 +185,8 @@ def test_the_cache_dir_is_read_when_used(
 ) -> None:
     monkeypatch.setenv("APIFONICA_NB_CACHE_DIR", str(tmp_path / "elsewhere"))
     df = ap.fetch_calls(settled[:3], client=client, progress=False)
-    assert df.attrs["cache"]["path"] == str(tmp_path / "elsewhere" / "calls.sqlite3")
-    assert (tmp_path / "elsewhere" / "calls.sqlite3").exists()
+    assert df.attrs["cache"]["path"] == str(tmp_path / "elsewhere" / "calls")
+    assert list((tmp_path / "elsewhere" / "calls").rglob("part-*.parquet"))
 
 
 def test_the_auth_token_is_never_in_the_store(
@@ -194,17 +197,20 @@ def test_the_auth_token_is_never_in_the_store(
         ap.fetch_history(client=client, progress=False)
         ap.fetch_history(client=client, progress=False)  # builds the columnar segments
         ap.fetch_call(settled[0], client=client)
-        # read while a connection is open, so the -wal and -shm files exist
-        files = [p for p in cache_path().parent.iterdir() if p.is_file()]
+        # read while the manifest is open, so its -wal and -shm files exist
+        files = [p for p in cache_path().parent.rglob("*") if p.is_file()]
         names = {p.name for p in files}
-        assert {"calls.sqlite3", "calls.sqlite3-wal", "calls.sqlite3-shm"} <= names
+        assert {"_store.sqlite3", "_store.sqlite3-wal", "_store.sqlite3-shm"} <= names
+        parts = [p for p in files if p.suffix == ".parquet"]
+        assert parts and all(oct(p.stat().st_mode & 0o777) == oct(0o600) for p in parts)
         token = sandbox.auth_token.encode()
         for path in files:
             data = path.read_bytes()
             assert token not in data, path
             assert token.hex().encode() not in data, path
         assert store.count() >= 250
-    assert oct(cache_path().stat().st_mode & 0o777) == oct(0o600)
+    manifest = cache_path() / "_store.sqlite3"
+    assert oct(manifest.stat().st_mode & 0o777) == oct(0o600)
 
 
 # -- what the store keeps --------------------------------------------------------------------
@@ -287,8 +293,8 @@ def test_the_columnar_segments_follow_every_write(sandbox: Any, everything: pd.D
             assert len(whole) == lo + 20
             by_sid = store.get_frame("acc1", [r["call_sid"] for r in settled_records[: lo + 20]])
             assert set(by_sid["call_sid"]) == set(whole["call_sid"])
-        segments = store._conn.execute("SELECT count(*) FROM segments").fetchone()[0]
-        assert 1 <= segments <= 8
+        files = list(store.path.rglob("part-*.parquet"))
+        assert 1 <= len(files) <= 9 * len({f.parent for f in files})  # merged past 8 a folder
         changed = dict(settled_records[7], record_sid="rec-added-later", tag="late")
         store.put_records("acc1", [changed])
         got = store.get_frame("acc1", [r["call_sid"] for r in settled_records[:240]])
@@ -402,12 +408,18 @@ def test_a_server_that_does_not_list_newest_first_is_read_in_full(
 # -- broken files ----------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("which", ["manifest", "a Parquet file"])
 def test_a_corrupt_file_gives_a_clear_error_and_clear_resets_it(
-    client: ap.Client, settled: list[str]
+    client: ap.Client, settled: list[str], which: str
 ) -> None:
+    ap.fetch_calls(settled[:5], client=client, progress=False)
     path = cache_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(os.urandom(8192))
+    target = (
+        path / "_store.sqlite3" if which == "manifest" else next(path.rglob("part-*.parquet"))
+    )
+    for extra in (path / "_store.sqlite3-wal", path / "_store.sqlite3-shm"):
+        extra.unlink(missing_ok=True)
+    target.write_bytes(os.urandom(8192))
     with pytest.raises(CacheError) as err:
         ap.fetch_calls(settled[:3], client=client, progress=False)
     message = str(err.value)
@@ -418,7 +430,7 @@ def test_a_corrupt_file_gives_a_clear_error_and_clear_resets_it(
 
 
 def test_a_foreign_sqlite_file_gives_a_clear_error(client: ap.Client, settled: list[str]) -> None:
-    path = cache_path()
+    path = cache_path().with_name("calls.sqlite3")  # where the previous version kept its store
     path.parent.mkdir(parents=True, exist_ok=True)
     with sqlite3.connect(path) as conn:
         conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)")
@@ -443,9 +455,9 @@ def test_a_cache_dir_that_cannot_be_created_gives_a_clear_error(
 
 
 def test_a_store_of_another_schema_version_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "calls.sqlite3"
+    path = tmp_path / "calls"
     CallStore(path).close()
-    with sqlite3.connect(path) as conn:
+    with sqlite3.connect(path / "_store.sqlite3") as conn:
         conn.execute("PRAGMA user_version = 99")
     conn.close()
     with pytest.raises(CacheError, match="another version of apifonica_nb"):
@@ -466,6 +478,15 @@ for _ in range(int(sys.argv[2])):
     hist = ap.fetch_history(client=client, progress=False)
 print(json.dumps(df.attrs["cache"]))
 """
+
+
+def assert_one_row_per_call() -> None:
+    """Read the files as any engine would: every file whole, no call in two of them."""
+    files = sorted(cache_path().rglob("*.parquet"))
+    sids = pa.concat_arrays(
+        [pq.read_table(f, columns=["call_sid"]).column(0).combine_chunks() for f in files]
+    )
+    assert len(sids) == len(pc.unique(sids))
 
 
 def worker_env(sandbox: Any) -> dict[str, str]:
@@ -494,7 +515,7 @@ def test_two_processes_share_the_store(sandbox: Any, settled: list[str]) -> None
         assert json.loads(out.strip().splitlines()[-1])["misses"] == 0  # the last round: all cached
     with CallStore() as store:
         assert store.count(sandbox.account_sid) == len(settled)
-        assert store._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert_one_row_per_call()
     plain = ap.fetch_calls(settled, client=sandbox.client(), progress=False, cache=False)
     pd.testing.assert_frame_equal(
         ap.fetch_calls(settled, client=sandbox.client(), progress=False), plain
@@ -525,8 +546,8 @@ def test_kill_9_mid_batch_loses_nothing_committed(settled: list[str]) -> None:
         finally:
             proc.wait(timeout=30)
         assert proc.returncode == -signal.SIGKILL
+        assert_one_row_per_call()
         with CallStore() as store:
-            assert store._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
             kept = store.count()
             kept_sids = set(store.get_frame(sb.account_sid, sids)["call_sid"])
         assert 40 <= kept < len(sids)

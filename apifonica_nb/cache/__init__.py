@@ -1,4 +1,4 @@
-"""The local call store: finished calls kept on disk so they are never fetched twice.
+"""The local call store: finished calls kept on disk as an open Parquet dataset.
 
 A call whose status is final (:data:`~apifonica_nb.frame.FINAL_STATUSES`) and that has a
 price never changes again, so :func:`~apifonica_nb.fetch_calls`,
@@ -7,15 +7,22 @@ price never changes again, so :func:`~apifonica_nb.fetch_calls`,
 final but not yet billed, are always fetched again. ``cache="refresh"`` fetches everything
 again and updates the store; ``cache=False`` neither reads nor writes it.
 
-Where: one SQLite file, ``calls.sqlite3`` under ``platformdirs.user_cache_dir("apifonica_nb")``,
-or under ``$APIFONICA_NB_CACHE_DIR`` when that is set (read each time the store is opened, never
-at import). Rows are keyed by (account SID, call SID). No credential is ever written.
+Where: the folder ``calls/`` under ``platformdirs.user_cache_dir("apifonica_nb")``, or under
+``$APIFONICA_NB_CACHE_DIR`` when that is set (read each time the store is opened, never at
+import)::
+
+    calls/
+      _store.sqlite3                                   the manifest: layout version, listings
+      account=<SID>/month=2026-10/part-<µs>-<id>.parquet   the calls (zstd Parquet)
+
+Rows are keyed by (account SID, call SID). No credential is ever written.
 
 ::
 
     import apifonica_nb as ap
 
     ap.cache.info()      # {'path': ..., 'calls': 812, 'accounts': 1, 'size_bytes': ...}
+    ap.cache.scan()      # a DuckDB relation over every stored call
     ap.cache.clear()     # forget every stored call (returns how many)
     ap.cache.clear(account_sid="acc…")  # only one account's
 
@@ -24,38 +31,42 @@ at import). Rows are keyed by (account SID, call SID). No credential is ever wri
 
 How it keeps its duties:
 
-- **Typed columns.** Each call is one row of typed SQL columns: the columns of
-  :data:`~apifonica_nb.frame.CALL_DTYPES` except ``cost_eur`` (recomputed on load from
-  ``price`` and the caller's ``price_unit``), datetimes as int64 microseconds UTC, categoricals
-  and strings as TEXT; undocumented extra fields as one JSON text column (rare); ``stored_at``.
-- **Fast loads.** Reading a million rows through ``sqlite3`` costs seconds of per-value Python
-  work, so loads of many calls go through a derived columnar copy kept in the same file: Arrow
-  IPC segments (zstd) of the typed rows. Each write bumps a version counter; the fetch verbs
-  add the new rows as a segment when they finish, a load adds any rows still missing, and
-  small segments are merged. Dropping the segments loses nothing: they are rebuilt from the
-  rows. Up to a few thousand SIDs are looked up by key instead.
+- **An open dataset.** Plain Hive-partitioned Parquet (``account=``, ``month=`` of
+  ``created``): DuckDB, Polars and Spark read the folder with no code of ours. Each column of
+  :data:`~apifonica_nb.frame.CALL_DTYPES` except ``cost_eur`` (recomputed from ``price`` and
+  the caller's ``price_unit``) is a plain Parquet column (timestamps in µs UTC, categoricals
+  as their labels), then ``extra`` (undocumented fields, JSON), ``tie_rank`` and ``stored_at``.
+  ``docs/store.md`` says why this format and not Delta Lake or Iceberg, with the numbers.
+- **Each write its own file.** A page of a history, a batch of ``fetch_calls``: a new file,
+  written under a dot-name and renamed into place, never rewriting the rest. Month folders
+  with many small files are merged after each fetch (a big file is left alone).
 - **Identical frames.** A frame served from the store equals the one :func:`calls_to_frame`
   gives for the same API records: same columns, dtypes, categories, values and order.
-- **Two notebooks at once.** WAL journal, a busy timeout, ``BEGIN IMMEDIATE`` write
-  transactions and a retry on "database is locked".
-- **Crash-safe.** Calls are written as they arrive, in small transactions; a Ctrl-C or a
-  ``kill -9`` loses only the uncommitted last few, and the next run fetches just those.
-- **Incremental history.** The ``syncs`` table remembers complete history listings, so a
-  second ``fetch_history`` over the same range stops paging as soon as the pages hold only
-  calls it already has (the rule is :class:`apifonica_nb.history.HistorySync`'s).
-- A file that is not this store (corrupt, or another program's SQLite database) raises
-  :class:`~apifonica_nb.errors.CacheError` naming the path and how to reset it.
+- **Two notebooks at once.** Writes take the manifest's lock (a SQLite write transaction,
+  released even if the process dies), so two writers never store the same call twice; reads
+  take no lock and list the files again if a merge removed one meanwhile.
+- **Crash-safe.** A call is stored once its file is renamed into place; a ``kill -9`` loses at
+  most the batch being written, and the next run fetches just those. A rewrite writes the new
+  file before removing the old, and every read keeps the newest version of a call.
+- **Incremental history.** The manifest's ``syncs`` table remembers complete history
+  listings, so a second ``fetch_history`` over the same range stops paging as soon as the
+  pages hold only calls it already has (the rule is :class:`apifonica_nb.history.HistorySync`'s).
+- **The previous version's store** (``calls.sqlite3`` next to the folder) is migrated when the
+  store is opened, with one warning saying so; a file there that is not a call store, or a
+  folder that is not this store, raises :class:`~apifonica_nb.errors.CacheError` naming the
+  path and how to reset it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any
+import shutil
+from typing import TYPE_CHECKING, Any
 
 from ..errors import CacheError
-from ._database import CACHE_DIR_ENV, cache_path
-from ._database import FILE_NAME as FILE_NAME
+from ..frame import CALL_DTYPES, PRICE_UNITS
+from ._files import account_dir, part_files, partition_folders
 from ._frames import (
     combine_frames,
     extras_json,
@@ -65,14 +76,21 @@ from ._frames import (
     settled_mask,
     table_extras,
 )
-from ._schema import APPLICATION_ID as APPLICATION_ID
-from ._schema import SCHEMA_VERSION as SCHEMA_VERSION
-from ._schema import empty_table
+from ._layout import APPLICATION_ID as APPLICATION_ID
+from ._layout import FILE_SCHEMA, empty_table, frame_to_file_table
+from ._layout import SCHEMA_VERSION as SCHEMA_VERSION
+from ._legacy import LEGACY_FILE_NAME, legacy_schema_sql
+from ._paths import CACHE_DIR_ENV, cache_path, legacy_path
 from ._store import CallStore
 from ._writer import CallWriter
 
+if TYPE_CHECKING:
+    import duckdb
+
 __all__ = [
     "CACHE_DIR_ENV",
+    "FILE_SCHEMA",
+    "LEGACY_FILE_NAME",
     "CallStore",
     "CallWriter",
     "cache_path",
@@ -81,9 +99,12 @@ __all__ = [
     "empty_table",
     "extras_json",
     "frame_from_table",
+    "frame_to_file_table",
     "info",
+    "legacy_schema_sql",
     "parse_records",
     "raw_extras",
+    "scan",
     "settled_mask",
     "table_extras",
 ]
@@ -95,22 +116,23 @@ __all__ = [
 def clear(account_sid: str | None = None) -> int:
     """Forget the cached calls (of one account, or all); return how many were removed.
 
-    A store file that cannot be read (corrupt, or not ours) is deleted when clearing all.
+    A store that cannot be read (corrupt, or not ours) is deleted when clearing all.
 
     >>> ap.cache.clear()
     812
     """
     path = cache_path()
-    if not path.exists():
+    if not path.exists() and not legacy_path(path).exists():
         return 0
     try:
         store = CallStore(path)
     except CacheError:
         if account_sid is not None:
             raise
+        shutil.rmtree(path, ignore_errors=True)
         for suffix in ("", "-wal", "-shm"):
             with contextlib.suppress(FileNotFoundError):
-                os.remove(f"{path}{suffix}")
+                os.remove(f"{legacy_path(path)}{suffix}")
         return 0
     with store:
         return store.clear(account_sid)
@@ -123,7 +145,43 @@ def info() -> dict[str, Any]:
     812
     """
     path = cache_path()
-    if not path.exists():
+    if not path.exists() and not legacy_path(path).exists():
         return {"path": str(path), "calls": 0, "accounts": 0, "size_bytes": 0}
     with CallStore(path) as store:
         return store.info()
+
+
+def scan(account_sid: str | None = None, *, price_unit: str = "EUR") -> duckdb.DuckDBPyRelation:
+    """Return a DuckDB relation over every stored call (of one account, or of all).
+
+    Nothing is loaded: DuckDB reads the Parquet files when the relation is evaluated, so
+    aggregates over more calls than memory holds work. The columns are those of
+    :data:`~apifonica_nb.CALL_DTYPES` (``cost_eur`` from ``price`` and ``price_unit``), plain
+    SQL types (categoricals as text). Needs the ``duckdb`` package.
+
+    >>> ap.cache.scan().aggregate("status, count(*) AS calls").df()
+    """
+    import duckdb
+
+    if price_unit not in PRICE_UNITS:
+        raise ValueError(
+            f"unknown price_unit {price_unit!r}: use one of {', '.join(map(repr, PRICE_UNITS))}"
+        )
+    with CallStore() as store:  # creates the folder, migrates an old store
+        base = store.path if account_sid is None else account_dir(store.path, account_sid)
+        some = bool(part_files(partition_folders(store.path, account_sid)))
+    columns = []
+    for name in CALL_DTYPES:
+        if name == "cost_eur":
+            columns.append(f"CAST(price * {PRICE_UNITS[price_unit]!r} AS DOUBLE) AS cost_eur")
+        else:
+            columns.append(f'"{name}"')
+    select = ", ".join(columns)
+    con = duckdb.connect()
+    if not some:
+        return con.from_arrow(FILE_SCHEMA.empty_table()).project(select)
+    # A glob, read when the relation runs: files merged meanwhile are not missed.
+    pattern = str(
+        base / ("" if account_sid is not None else "account=*") / "month=*" / "part-*.parquet"
+    )
+    return con.read_parquet(pattern, hive_partitioning=False).project(select)

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..frame import CALL_DTYPES, FINAL_STATUSES, PRICE_UNITS, build_frame, calls_to_frame
-from ._schema import _ARROW_TYPE, _CATEGORIES, _KINDS, _NAT
+from ._layout import _ARROW_TYPE, _CATEGORIES, _KINDS, _NAT
 
 
 def settled_mask(df: pd.DataFrame) -> np.ndarray:

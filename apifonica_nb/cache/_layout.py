@@ -1,12 +1,14 @@
-"""How the call store lays calls out: storage kind per column, SQL tables, segment schema.
+"""How the call store lays calls out: storage kind per column and the Parquet schema.
 
 Every other part of :mod:`apifonica_nb.cache` reads the layout from here, and the layout is
 derived from :data:`~apifonica_nb.frame.CALL_DTYPES`, so a new column needs no edit here.
+The files hold plain Parquet types (strings, ``timestamp[us, tz=UTC]``, int64, float64, bool)
+that DuckDB, Polars and Spark read as they are; categoricals are stored as their labels.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -14,9 +16,10 @@ import pyarrow as pa
 
 from ..frame import CALL_DTYPES
 
-#: ``PRAGMA application_id`` of our files ("APNB"), to tell them from other SQLite databases.
+#: Version of the dataset's layout, kept in the manifest (``_store.sqlite3``).
+SCHEMA_VERSION = 2
+#: ``PRAGMA application_id`` of the manifest and of the previous version's store ("APNB").
 APPLICATION_ID = 0x41504E42
-SCHEMA_VERSION = 1
 
 _NAT = np.iinfo(np.int64).min
 
@@ -37,17 +40,26 @@ for _name, _dtype in CALL_DTYPES.items():
         _KINDS[_name] = "bool"
     else:
         _KINDS[_name] = "text"
-_SQL_TYPE = {"cat": "TEXT", "text": "TEXT", "time": "INTEGER", "int": "INTEGER"}
-_SQL_TYPE.update(real="REAL", bool="INTEGER")
+_STORED = list(_KINDS)
 _ARROW_TYPE = {"cat": pa.large_string(), "text": pa.large_string(), "time": pa.int64()}
 _ARROW_TYPE.update(int=pa.int64(), real=pa.float64(), bool=pa.int64())
-_STORED = list(_KINDS)
-#: What a segment holds: the stored columns plus the extra-fields JSON and the listing rank.
+#: The in-memory table the store hands to the fetch verbs (``frame_from_table`` reads it):
+#: the stored columns, the extra-fields JSON and the listing's tie rank.
 _SEGMENT_SCHEMA = pa.schema(
     [(name, _ARROW_TYPE[kind]) for name, kind in _KINDS.items()]
     + [("extra", pa.large_string()), ("tie_rank", pa.int64())]
 )
-_COLUMNS_SQL = ", ".join(f'"{c}"' for c in [*_STORED, "extra", "tie_rank"])
+_FILE_TYPE = {"cat": pa.string(), "text": pa.string(), "time": pa.timestamp("us", tz="UTC")}
+_FILE_TYPE.update(int=pa.int64(), real=pa.float64(), bool=pa.bool_())
+#: What a Parquet file of the dataset holds (the partition columns are in its path).
+FILE_SCHEMA = pa.schema(
+    [(name, _FILE_TYPE[kind]) for name, kind in _KINDS.items()]
+    + [
+        ("extra", pa.string()),
+        ("tie_rank", pa.int64()),
+        ("stored_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
 _CATEGORIES = {
     name: list(dtype.categories)
     for name, dtype in CALL_DTYPES.items()
@@ -55,68 +67,56 @@ _CATEGORIES = {
 }
 
 
-def _schema_sql() -> list[str]:
-    columns = ",\n    ".join(f'"{c}" {_SQL_TYPE[k]}' for c, k in _KINDS.items() if c != "call_sid")
-    return [
-        f"""CREATE TABLE calls (
-    account TEXT NOT NULL,
-    call_sid TEXT NOT NULL,
-    {columns},
-    extra TEXT,
-    tie_rank INTEGER,
-    version INTEGER NOT NULL,
-    first_version INTEGER NOT NULL,
-    stored_at INTEGER NOT NULL,
-    UNIQUE (account, call_sid)
-)""",
-        "CREATE INDEX calls_by_version ON calls (account, version)",
-        "CREATE TABLE segments (id INTEGER PRIMARY KEY, account TEXT NOT NULL, "
-        "version_hi INTEGER NOT NULL, rows INTEGER NOT NULL, overlaps INTEGER NOT NULL, "
-        "data BLOB NOT NULL)",
-        "CREATE INDEX segments_by_account ON segments (account, version_hi)",
-        "CREATE TABLE syncs (account TEXT NOT NULL, filters TEXT NOT NULL, "
-        "range_start INTEGER NOT NULL, range_end INTEGER NOT NULL, watermark INTEGER NOT NULL, "
-        "completed_at INTEGER NOT NULL, PRIMARY KEY (account, filters, range_start, range_end))",
-        "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
-        "INSERT INTO meta VALUES ('version', 0)",
-        f"PRAGMA application_id = {APPLICATION_ID}",
-        f"PRAGMA user_version = {SCHEMA_VERSION}",
-    ]
-
-
 def empty_table() -> pa.Table:
     """An Arrow table of the stored columns with no rows."""
     return _SEGMENT_SCHEMA.empty_table()
 
 
-_UPDATABLE = [*_STORED[1:], "extra"]
-_UPSERT = (
-    f"INSERT INTO calls (account, {_COLUMNS_SQL}, version, first_version, stored_at) "
-    f"VALUES ({','.join('?' * (len(_STORED) + 6))}) "
-    "ON CONFLICT (account, call_sid) DO UPDATE SET "
-    + ", ".join(f'"{c}" = excluded."{c}"' for c in _UPDATABLE)
-    + ", tie_rank = coalesce(excluded.tie_rank, calls.tie_rank)"
-    ", version = excluded.version, stored_at = excluded.stored_at "
-    # An unchanged call keeps its version, so the columnar segments need not be rebuilt.
-    "WHERE ("
-    + ", ".join(f'calls."{c}"' for c in _UPDATABLE)
-    + ") IS NOT ("
-    + ", ".join(f'excluded."{c}"' for c in _UPDATABLE)
-    + ") OR (excluded.tie_rank IS NOT NULL AND excluded.tie_rank IS NOT calls.tie_rank)"
-)
-
-
-def _to_python(series: pd.Series, kind: str) -> list[Any]:
-    """Turn a typed column into a list of Python values sqlite3 can bind (None for missing)."""
+def _column(series: pd.Series, kind: str) -> pa.Array:
+    """One typed frame column as the Arrow array a file stores (vectorised)."""
     if kind == "time":
         us = series.dt.as_unit("us").array.asi8
-        values = us.astype(object)
-        values[us == _NAT] = None
-        return list(values.tolist())
+        return pa.array(us, pa.int64(), mask=us == _NAT).cast(_FILE_TYPE[kind])
     if kind == "cat":
-        labels = np.array([*series.cat.categories, None], dtype=object)
-        return list(labels[series.cat.codes.to_numpy()].tolist())
-    values = series.array.to_numpy(dtype=object, na_value=None)
+        codes = series.cat.codes.to_numpy()
+        labels = pa.array(list(series.cat.categories), pa.string())
+        return pa.DictionaryArray.from_arrays(
+            pa.array(codes, pa.int32(), mask=codes < 0), labels
+        ).cast(pa.string())
+    if kind == "text":
+        return pa.array(series.array, pa.string(), from_pandas=True)
     if kind == "bool":
-        return [None if v is None else int(v) for v in values]
-    return list(values.tolist())
+        mask = series.isna().to_numpy()
+        return pa.array(series.fillna(False).to_numpy(dtype=bool), pa.bool_(), mask=mask)
+    mask = series.isna().to_numpy()
+    dtype = np.int64 if kind == "int" else np.float64
+    values = series.to_numpy(dtype=dtype, na_value=0)
+    return pa.array(values, _FILE_TYPE[kind], mask=mask)
+
+
+def frame_to_file_table(
+    df: pd.DataFrame,
+    *,
+    extras: Sequence[str | None] | None,
+    tie_ranks: Sequence[int | None] | None,
+    stored_at_us: int,
+) -> pa.Table:
+    """A typed call frame (as ``calls_to_frame`` returns) as a table of :data:`FILE_SCHEMA`."""
+    n = len(df)
+    arrays = [_column(df[name], kind) for name, kind in _KINDS.items()]
+    arrays.append(pa.array(list(extras) if extras is not None else [None] * n, pa.string()))
+    arrays.append(pa.array(list(tie_ranks) if tie_ranks is not None else [None] * n, pa.int64()))
+    stamp = pa.array(np.full(n, stored_at_us, dtype=np.int64)).cast(FILE_SCHEMA.field(-1).type)
+    arrays.append(stamp)
+    return pa.Table.from_arrays(arrays, schema=FILE_SCHEMA)
+
+
+def file_to_segment(table: pa.Table) -> pa.Table:
+    """A table read from the files (of :data:`FILE_SCHEMA`) as the in-memory stored table."""
+    columns = []
+    for field in _SEGMENT_SCHEMA:
+        col = table.column(field.name)
+        if pa.types.is_timestamp(col.type) or pa.types.is_boolean(col.type):
+            col = col.cast(pa.int64())
+        columns.append(col.cast(field.type))
+    return pa.Table.from_arrays(columns, schema=_SEGMENT_SCHEMA)

@@ -1,46 +1,97 @@
-"""The call store: write settled calls, read them back, keep the columnar segments current.
+"""The call store: write settled calls as Parquet files, read them back, keep it compact.
 
-:class:`CallStore` adds to the store file and its Arrow segments that make large loads fast
-(:class:`._segments.SegmentedDatabase`) what is stored: typed rows keyed by (account SID, call
-SID), the remembered history listings, and housekeeping.
+:class:`CallStore` is the one writer and reader of the dataset (see :mod:`apifonica_nb.cache`
+for its layout and duties); the Parquet side is :mod:`._files`, the lock and the remembered
+history listings are the manifest's (:mod:`._manifest`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+import shutil
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
-from ._database import _is_busy, _now_us
+from ..errors import CacheError
+from ._files import (
+    account_dir,
+    months,
+    newest_versions,
+    part_files,
+    partition_folders,
+    read_parts,
+    sweep_tmp,
+    write_part,
+)
 from ._frames import _check_unit, extras_json, frame_from_table, parse_records, settled_mask
-from ._schema import _COLUMNS_SQL, _KINDS, _UPSERT, _to_python
-from ._segments import SegmentedDatabase, _rows_to_table, _sort_newest_first
+from ._index import SidIndex
+from ._layout import FILE_SCHEMA, file_to_segment, frame_to_file_table
+from ._manifest import Manifest
+from ._paths import CACHE_DIR_ENV, cache_path, legacy_path
+from ._rewrite import changed_rows, compact_folder, remove_rows
 
-_DIRECT_LOOKUP = 5000  # up to this many SIDs, look rows up by key instead of loading segments
-_IN_CHUNK = 500
+_DIRECT_LOOKUP = 5000  # up to this many SIDs, read only the files holding them
+_MAX_FILES = 8  # a month folder with more files than this is compacted
+_READ_ATTEMPTS = 5
 
 
-class CallStore(SegmentedDatabase):
-    """The on-disk store of settled calls (one SQLite file; see the module docstring).
+class CallStore:
+    """The on-disk store of settled calls: a folder of Parquet files plus a small manifest.
 
-    ``path`` defaults to :func:`cache_path`. Opening creates the file if needed and checks that
-    it is this store; use it as a context manager (or call :meth:`close`).
+    ``path`` (the dataset's root folder) defaults to :func:`cache_path`. Opening creates it if
+    needed, checks it is this store and migrates the previous version's ``calls.sqlite3``
+    next to it. Use it as a context manager (or call :meth:`close`).
 
     >>> with CallStore() as store:
     ...     store.put_records(client.account_sid, records)
     ...     df = store.get_frame(client.account_sid, sids, price_unit="EUR")
     """
 
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, timeout: float = 30.0):
+        self.path = Path(path) if path is not None else cache_path()
+        self.timeout = timeout
+        try:
+            self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise CacheError(
+                f"The call cache cannot be created at {self.path} ({exc}). Set {CACHE_DIR_ENV} "
+                "to a folder you can write to, or pass cache=False to fetch without it."
+            ) from None
+        self._manifest = Manifest(self.path, timeout=timeout, error=self._error)
+        self._index = SidIndex(self.path)
+        old = legacy_path(self.path)
+        if old.exists():
+            from ._legacy import migrate
+
+            migrate(old, self._append_migrated, self._manifest.record_sync)
+
     def __repr__(self) -> str:
         return f"CallStore(path={str(self.path)!r})"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the manifest (every stored call is already in its file)."""
+        self._manifest.close()
+
+    def _error(self, what: str) -> CacheError:
+        return CacheError(
+            f"The call cache at {self.path} {what}. Reset it with ap.cache.clear() (it only "
+            f"holds copies of calls, which will be fetched again) or delete that folder; set "
+            f"{CACHE_DIR_ENV} to keep the cache elsewhere."
+        )
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -71,59 +122,114 @@ class CallStore(SegmentedDatabase):
 
         ``extras`` holds, per row, the JSON of the record's undocumented fields (or None);
         ``tie_ranks`` the order of the row among calls created in the same instant, as the
-        history listed them. A call already stored is updated only if a value changed.
+        history listed them. A call already stored is rewritten only if a value changed.
+        Once this returns, the calls are in a file of their own: a killed process keeps them.
         """
         keep = settled_mask(df)
         if not keep.any():
             return 0
-        idx = np.flatnonzero(keep).tolist()
-        part = df.iloc[idx]
-        n = len(part)
-        columns = [_to_python(part[name], kind) for name, kind in _KINDS.items()]
-        extra_col = [extras[i] for i in idx] if extras is not None else [None] * n
-        tie_col = [tie_ranks[i] for i in idx] if tie_ranks is not None else [None] * n
-        stamp = _now_us()
+        idx = [int(i) for i in keep.nonzero()[0]]
+        table = frame_to_file_table(
+            df.iloc[idx],
+            extras=[extras[i] for i in idx] if extras is not None else None,
+            tie_ranks=[tie_ranks[i] for i in idx] if tie_ranks is not None else None,
+            stored_at_us=time.time_ns() // 1000,
+        )
+        table = newest_versions(table)  # a call twice in one batch: its last version
+        with self._manifest.exclusive(), self._readable():
+            self._write_locked(account_sid, table)
+        return len(idx)
 
-        def body(conn: sqlite3.Connection) -> int:
-            version = conn.execute(
-                "UPDATE meta SET value = value + 1 WHERE key = 'version' RETURNING value"
-            ).fetchone()[0]
-            rows = zip(
-                [account_sid] * n,
-                *columns,
-                extra_col,
-                tie_col,
-                [version] * n,
-                [version] * n,
-                [stamp] * n,
-                strict=True,
-            )
-            conn.executemany(_UPSERT, rows)
-            return n
+    def _write_locked(self, account_sid: str, table: pa.Table) -> None:
+        """Add the new and changed calls of ``table`` (the caller holds the lock)."""
+        sids = table.column("call_sid").combine_chunks()
+        where = self._index.locate(account_sid, sids)
+        if where:
+            stored = newest_versions(self._read_located(where))
+            table, replaced = changed_rows(table, stored)
+        else:
+            replaced = pa.array([], pa.string())
+        if not table.num_rows:
+            return
+        folders = self._write_partitions(account_sid, table)
+        if len(replaced):
+            remove_rows(where, replaced)  # the new versions are written: drop the old
+        for folder in folders:
+            if len(part_files([folder])) > _MAX_FILES:
+                compact_folder(folder)
 
-        return self._write(body)
+    def _write_partitions(self, account_sid: str, table: pa.Table) -> list[Path]:
+        base = account_dir(self.path, account_sid)
+        month = months(table)
+        folders = []
+        for value in pc.unique(month).to_pylist():
+            folder = base / f"month={value}"
+            write_part(folder, table.filter(pc.equal(month, value)))
+            folders.append(folder)
+        return folders
+
+    def _append_migrated(self, account_sid: str, table: pa.Table) -> None:
+        with self._manifest.exclusive():
+            self._write_partitions(account_sid, newest_versions(table))
+
+    def update_segments(self, account_sid: str) -> int:
+        """Compact the account's month folders that hold many small files; return how many.
+
+        The fetch verbs call this after storing calls, so that the next load opens few files.
+        Optional work: skipped when another process holds the store's lock.
+        """
+        busy = [f for f in partition_folders(self.path, account_sid) if len(part_files([f])) > 1]
+        if not busy:
+            return 0
+        try:
+            with self._manifest.exclusive(wait=False):
+                for folder in busy:
+                    compact_folder(folder)
+                    sweep_tmp(folder)
+        except BlockingIOError:
+            return 0
+        return len(busy)
 
     # -- reading ----------------------------------------------------------------------------
 
+    def _read_located(self, where: dict[Path, pa.Array]) -> pa.Table:
+        parts = []
+        for path, rows in where.items():
+            parts.append(pq.read_table(path, schema=FILE_SCHEMA).take(rows))
+        return pa.concat_tables(parts) if parts else FILE_SCHEMA.empty_table()
+
+    @contextlib.contextmanager
+    def _readable(self) -> Iterator[None]:
+        """Turn a file that is not Parquet (corrupt, truncated by hand) into a CacheError."""
+        try:
+            yield
+        except FileNotFoundError:
+            raise
+        except (pa.ArrowException, OSError) as exc:
+            raise self._error(f"has a file that cannot be read ({exc})") from None
+
+    def _read_retrying(self, read: Callable[[], pa.Table]) -> pa.Table:
+        """Run a read, listing the files again if a compaction removed one meanwhile."""
+        for _ in range(_READ_ATTEMPTS):
+            try:
+                with self._readable():
+                    return newest_versions(read())
+            except FileNotFoundError:
+                continue
+        raise self._error("kept changing while being read; try again")
+
+    def account_table(self, account_sid: str) -> pa.Table:
+        """Every stored call of an account as an Arrow table of the stored columns."""
+        table = self._read_retrying(
+            lambda: read_parts(part_files(partition_folders(self.path, account_sid)))
+        )
+        return file_to_segment(table)
+
     def cached_sids(self, account_sid: str, call_sids: Iterable[str]) -> set[str]:
         """Return which of ``call_sids`` are stored for the account."""
-        sids = list(dict.fromkeys(call_sids))
-        found: set[str] = set()
-
-        def body(conn: sqlite3.Connection) -> None:
-            for lo in range(0, len(sids), _IN_CHUNK):
-                chunk = sids[lo : lo + _IN_CHUNK]
-                marks = ",".join("?" * len(chunk))
-                found.update(
-                    r[0]
-                    for r in conn.execute(
-                        f"SELECT call_sid FROM calls WHERE account = ? AND call_sid IN ({marks})",
-                        (account_sid, *chunk),
-                    )
-                )
-
-        self._read(body)
-        return found
+        sids = pa.array(list(dict.fromkeys(call_sids)), pa.string())
+        with self._readable():
+            return set(self._index.present(account_sid, sids).to_pylist())
 
     def get_table(
         self, account_sid: str, call_sids: Iterable[str] | pa.Array | None = None
@@ -136,13 +242,16 @@ class CallStore(SegmentedDatabase):
             if isinstance(call_sids, pa.Array)
             else pa.array(list(call_sids), pa.large_string())
         )
-        wanted = pc.unique(given.cast(pa.large_string()).drop_null())
-        if len(wanted) <= _DIRECT_LOOKUP or len(wanted) * 20 < self._approx_rows(account_sid):
-            table = self._lookup(account_sid, wanted.to_pylist())
+        wanted = pc.unique(given.cast(pa.string()).drop_null())
+        if len(wanted) <= _DIRECT_LOOKUP:
+            located = self._read_retrying(
+                lambda: self._read_located(self._index.locate(account_sid, wanted))
+            )
+            table = file_to_segment(located)
         else:
             table = self.account_table(account_sid)
         # Put the rows in the order asked for (vectorised: a hash join in Arrow).
-        where = pc.index_in(wanted, value_set=table.column("call_sid"))
+        where = pc.index_in(wanted.cast(pa.large_string()), value_set=table.column("call_sid"))
         return table.take(where.filter(where.is_valid()))
 
     def get_frame(
@@ -175,94 +284,70 @@ class CallStore(SegmentedDatabase):
             keep = pc.and_(keep, pc.invert(pc.is_in(table.column("call_sid"), value_set=skip)))
         return _sort_newest_first(table.filter(keep.fill_null(False)))
 
-    def _lookup(self, account_sid: str, sids: list[str]) -> pa.Table:
-        """Read the rows of some SIDs straight from the typed table."""
-
-        def body(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
-            rows: list[tuple[Any, ...]] = []
-            for lo in range(0, len(sids), _IN_CHUNK):
-                chunk = sids[lo : lo + _IN_CHUNK]
-                marks = ",".join("?" * len(chunk))
-                rows += conn.execute(
-                    f"SELECT {_COLUMNS_SQL} FROM calls WHERE account = ? AND call_sid IN ({marks})",
-                    (account_sid, *chunk),
-                ).fetchall()
-            return rows
-
-        return _rows_to_table(self._read(body))
-
     # -- syncs (for apifonica_nb.history.HistorySync) --------------------------------------
 
     def syncs(self, account_sid: str) -> list[dict[str, Any]]:
         """Return the complete history listings remembered for an account."""
-        rows = self._conn.execute(
-            "SELECT filters, range_start, range_end, watermark, completed_at FROM syncs "
-            "WHERE account = ?",
-            (account_sid,),
-        ).fetchall()
-        keys = ("filters", "range_start", "range_end", "watermark", "completed_at")
-        return [dict(zip(keys, r, strict=True)) for r in rows]
+        return self._manifest.syncs(account_sid)
 
     def record_sync(
         self, account_sid: str, filters: str, range_start: int, range_end: int, watermark: int
     ) -> None:
         """Remember a complete listing of a range (see ``apifonica_nb.history.HistorySync``)."""
-
-        def body(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT OR REPLACE INTO syncs VALUES (?, ?, ?, ?, ?, ?)",
-                (account_sid, filters, range_start, range_end, watermark, _now_us()),
-            )
-
-        self._write(body)
+        now = time.time_ns() // 1000
+        self._manifest.record_sync(account_sid, filters, range_start, range_end, watermark, now)
 
     # -- housekeeping -----------------------------------------------------------------------
 
+    def accounts(self) -> list[str]:
+        """The account SIDs with stored calls."""
+        from urllib.parse import unquote
+
+        names = {f.parent.name.split("=", 1)[1] for f in partition_folders(self.path)}
+        return sorted(unquote(n) for n in names)
+
     def count(self, account_sid: str | None = None) -> int:
         """Return how many calls are stored (for one account, or all)."""
-        if account_sid is None:
-            row = self._conn.execute("SELECT count(*) FROM calls").fetchone()
-        else:
-            row = self._conn.execute(
-                "SELECT count(*) FROM calls WHERE account = ?", (account_sid,)
-            ).fetchone()
-        return int(row[0])
+        with self._readable():
+            if account_sid is None:
+                return sum(self._index.count(a) for a in self.accounts())
+            return self._index.count(account_sid)
 
     def clear(self, account_sid: str | None = None) -> int:
         """Forget the stored calls (of one account, or all); return how many were removed."""
-
-        def body(conn: sqlite3.Connection) -> int:
-            where, args = ("WHERE account = ?", (account_sid,)) if account_sid else ("", ())
-            removed = conn.execute(f"DELETE FROM calls {where}", args).rowcount
-            conn.execute(f"DELETE FROM segments {where}", args)
-            conn.execute(f"DELETE FROM syncs {where}", args)
-            return int(removed)
-
-        removed = self._write(body)
-        if account_sid is None:
-            try:  # give the space back; another process reading at this moment may prevent it
-                self._conn.execute("VACUUM")
-            except sqlite3.OperationalError as exc:
-                if not _is_busy(exc):
-                    raise
+        with self._manifest.exclusive():
+            try:
+                removed = self.count(account_sid)
+            except CacheError:
+                removed = 0  # a file that cannot be read: removed all the same
+            targets = (
+                [account_dir(self.path, account_sid)]
+                if account_sid is not None
+                else [account_dir(self.path, a) for a in self.accounts()]
+            )
+            for folder in targets:
+                shutil.rmtree(folder, ignore_errors=True)
+        self._manifest.clear(account_sid)
+        self._index.forget(account_sid)
         return removed
 
     def info(self) -> dict[str, Any]:
         """Return where the store is, how many calls and accounts it holds, and its size."""
-        calls, accounts = self._conn.execute(
-            "SELECT count(*), count(DISTINCT account) FROM calls"
-        ).fetchone()
         return {
             "path": str(self.path),
-            "calls": int(calls),
-            "accounts": int(accounts),
-            "size_bytes": _size_on_disk(self.path),
+            "calls": self.count(),
+            "accounts": len(self.accounts()),
+            "size_bytes": sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file()),
         }
 
 
-def _size_on_disk(path: Path) -> int:
-    total = 0
-    for suffix in ("", "-wal", "-shm"):
-        with contextlib.suppress(OSError):
-            total += os.path.getsize(f"{path}{suffix}")
-    return total
+def _sort_newest_first(table: pa.Table) -> pa.Table:
+    """Order rows as the history lists them: created descending, then the listing's tie rank."""
+    if table.num_rows < 2:
+        return table
+    keys = [
+        ("created", "descending", "at_end"),
+        ("tie_rank", "ascending", "at_end"),
+        ("call_sid", "ascending", "at_end"),
+    ]
+    return table.take(pc.sort_indices(table, sort_keys=keys))
