@@ -414,9 +414,7 @@ def test_a_corrupt_file_gives_a_clear_error_and_clear_resets_it(
 ) -> None:
     ap.fetch_calls(settled[:5], client=client, progress=False)
     path = cache_path()
-    target = (
-        path / "_store.sqlite3" if which == "manifest" else next(path.rglob("part-*.parquet"))
-    )
+    target = path / "_store.sqlite3" if which == "manifest" else next(path.rglob("part-*.parquet"))
     for extra in (path / "_store.sqlite3-wal", path / "_store.sqlite3-shm"):
         extra.unlink(missing_ok=True)
     target.write_bytes(os.urandom(8192))

@@ -85,7 +85,7 @@ def _rows_table(rows: list[tuple[object, ...]], names: list[str]) -> pa.Table:
 
 def migrate(
     path: Path,
-    write: Callable[[str, pa.Table], None],
+    write: Callable[[str, pa.Table], object],
     record_sync: Callable[[str, str, int, int, int, int], None],
 ) -> int:
     """Move a version-1 store's calls (``write(account, table)``) and listings into the new

@@ -71,6 +71,7 @@ class Manifest:
         if conn.execute("PRAGMA application_id").fetchone()[0] == 0:
             if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
                 raise self._error(f"has a {self.path.name} that is not this store's manifest")
+            conn.execute("PRAGMA page_size = 1024")  # a few listings: keep the file small
             conn.execute("PRAGMA journal_mode = WAL")
             with self.exclusive() as c:
                 if c.execute("PRAGMA application_id").fetchone()[0] == 0:

@@ -8,14 +8,13 @@ of that folder drops the other. Callers hold the store's lock.
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ._files import newest_versions, part_files, read_parts, write_part
+from ._files import newest_versions, part_files, read_parts, remove_part, write_part
 from ._layout import FILE_SCHEMA
 
 _CHEAP_ROWS = 200_000  # a folder this small is always merged into one file
@@ -50,11 +49,6 @@ def changed_rows(table: pa.Table, stored: pa.Table) -> tuple[pa.Table, pa.Array]
     return table.filter(write), replaced.combine_chunks()
 
 
-def _unlink(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
-
-
 def remove_rows(where: dict[Path, pa.Array], sids: pa.Array) -> None:
     """Rewrite the files of ``where`` without the rows of ``sids`` (written anew elsewhere)."""
     for path in where:
@@ -64,7 +58,7 @@ def remove_rows(where: dict[Path, pa.Array], sids: pa.Array) -> None:
             continue
         if keep.true_count:
             write_part(path.parent, table.filter(keep))
-        _unlink(path)
+        remove_part(path)
 
 
 def compact_folder(folder: Path) -> None:
@@ -86,4 +80,4 @@ def compact_folder(folder: Path) -> None:
         return  # another process compacted it meanwhile
     write_part(folder, merged)
     for path in files:
-        _unlink(path)
+        remove_part(path)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -22,6 +23,8 @@ import pyarrow.parquet as pq
 
 from ..errors import CacheError
 from ._files import (
+    NEWEST_FIRST,
+    NO_MONTH,
     account_dir,
     months,
     newest_versions,
@@ -71,7 +74,7 @@ class CallStore:
         if old.exists():
             from ._legacy import migrate
 
-            migrate(old, self._append_migrated, self._manifest.record_sync)
+            migrate(old, self.put_table, self._manifest.record_sync)
 
     def __repr__(self) -> str:
         return f"CallStore(path={str(self.path)!r})"
@@ -168,9 +171,13 @@ class CallStore:
             folders.append(folder)
         return folders
 
-    def _append_migrated(self, account_sid: str, table: pa.Table) -> None:
-        with self._manifest.exclusive():
-            self._write_partitions(account_sid, newest_versions(table))
+    def put_table(self, account_sid: str, table: pa.Table) -> int:
+        """Store settled calls given as an Arrow table of :data:`FILE_SCHEMA` (bulk loads: a
+        migration, a generated benchmark store); return how many rows it held."""
+        table = newest_versions(table.select(FILE_SCHEMA.names).cast(FILE_SCHEMA))
+        with self._manifest.exclusive(), self._readable():
+            self._write_locked(account_sid, table)
+        return table.num_rows
 
     def update_segments(self, account_sid: str) -> int:
         """Compact the account's month folders that hold many small files; return how many.
@@ -193,9 +200,21 @@ class CallStore:
     # -- reading ----------------------------------------------------------------------------
 
     def _read_located(self, where: dict[Path, pa.Array]) -> pa.Table:
+        """The rows of each file at the given row numbers (reading only their row groups)."""
         parts = []
         for path, rows in where.items():
-            parts.append(pq.read_table(path, schema=FILE_SCHEMA).take(rows))
+            handle = pq.ParquetFile(path)
+            meta = handle.metadata
+            starts = np.cumsum(
+                [0] + [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+            )
+            wanted = np.asarray(rows, dtype=np.int64)
+            group = np.searchsorted(starts, wanted, side="right") - 1
+            groups = np.unique(group).tolist()
+            table = handle.read_row_groups(groups).cast(FILE_SCHEMA)
+            offset = np.cumsum([0] + [int(starts[g + 1] - starts[g]) for g in groups])
+            local = offset[np.searchsorted(groups, group)] + wanted - starts[group]
+            parts.append(table.take(pa.array(local)))
         return pa.concat_tables(parts) if parts else FILE_SCHEMA.empty_table()
 
     @contextlib.contextmanager
@@ -208,22 +227,37 @@ class CallStore:
         except (pa.ArrowException, OSError) as exc:
             raise self._error(f"has a file that cannot be read ({exc})") from None
 
-    def _read_retrying(self, read: Callable[[], pa.Table]) -> pa.Table:
+    def _read_retrying(self, read: Callable[[], pa.Table], *, dedupe: bool = True) -> pa.Table:
         """Run a read, listing the files again if a compaction removed one meanwhile."""
         for _ in range(_READ_ATTEMPTS):
             try:
                 with self._readable():
-                    return newest_versions(read())
+                    table = read()
+                    return newest_versions(table) if dedupe else table
             except FileNotFoundError:
                 continue
         raise self._error("kept changing while being read; try again")
 
     def account_table(self, account_sid: str) -> pa.Table:
-        """Every stored call of an account as an Arrow table of the stored columns."""
-        table = self._read_retrying(
-            lambda: read_parts(part_files(partition_folders(self.path, account_sid)))
-        )
-        return file_to_segment(table)
+        """Every stored call of an account, newest first as the history lists them (an Arrow
+        table of the stored columns). A month folder of one file is read as it is (its rows
+        are in that order already); one of several is merged and sorted on the way."""
+        folders = partition_folders(self.path, account_sid)
+        folders.sort(key=lambda f: f.name, reverse=True)
+        folders.sort(key=lambda f: f.name.endswith(f"={NO_MONTH}"))  # no month last
+
+        def read() -> pa.Table:
+            parts = []
+            for folder in folders:
+                files = part_files([folder])
+                if len(files) == 1:
+                    parts.append(read_parts(files))
+                elif files:
+                    merged = newest_versions(read_parts(files))
+                    parts.append(merged.take(pc.sort_indices(merged, sort_keys=NEWEST_FIRST)))
+            return pa.concat_tables(parts) if parts else FILE_SCHEMA.empty_table()
+
+        return file_to_segment(self._read_retrying(read, dedupe=False))
 
     def cached_sids(self, account_sid: str, call_sids: Iterable[str]) -> set[str]:
         """Return which of ``call_sids`` are stored for the account."""
@@ -236,7 +270,7 @@ class CallStore:
     ) -> pa.Table:
         """Return stored calls as an Arrow table of the stored columns (see :meth:`get_frame`)."""
         if call_sids is None:
-            return _sort_newest_first(self.account_table(account_sid))
+            return self.account_table(account_sid)
         given = (
             call_sids
             if isinstance(call_sids, pa.Array)
@@ -282,7 +316,7 @@ class CallStore:
         skip = pa.array(list(exclude), pa.large_string())
         if len(skip):
             keep = pc.and_(keep, pc.invert(pc.is_in(table.column("call_sid"), value_set=skip)))
-        return _sort_newest_first(table.filter(keep.fill_null(False)))
+        return table.filter(keep.fill_null(False))  # still newest first
 
     # -- syncs (for apifonica_nb.history.HistorySync) --------------------------------------
 
@@ -339,15 +373,3 @@ class CallStore:
             "accounts": len(self.accounts()),
             "size_bytes": sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file()),
         }
-
-
-def _sort_newest_first(table: pa.Table) -> pa.Table:
-    """Order rows as the history lists them: created descending, then the listing's tie rank."""
-    if table.num_rows < 2:
-        return table
-    keys = [
-        ("created", "descending", "at_end"),
-        ("tie_rank", "ascending", "at_end"),
-        ("call_sid", "ascending", "at_end"),
-    ]
-    return table.take(pc.sort_indices(table, sort_keys=keys))
