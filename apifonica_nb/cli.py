@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import summary
+from .cache import write_dataset
 from .client import Client
 from .connect import DEMO_NOW, connect, describe
 from .errors import ApifonicaError
@@ -146,12 +147,20 @@ def _report_failures(df: pd.DataFrame, out: Path) -> None:
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    if out.suffix.lower() not in (".parquet", ".csv"):
-        raise SystemExit("apifonica-nb fetch: --out must end in .parquet or .csv")
+    folder = args.out.endswith(("/", os.sep)) or out.is_dir()
+    if not folder and out.suffix.lower() not in (".parquet", ".csv"):
+        raise SystemExit(
+            "apifonica-nb fetch: --out must end in .parquet or .csv, or be a folder (DIR/) "
+            "for the partitioned dataset"
+        )
     with _client(args) as client:
         df = _fetch_frame(args, client)
+        account_sid = client.account_sid
     out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() == ".parquet":
+    if folder:
+        files = write_dataset(df, out, account_sid=account_sid)
+        print(f"{len(files)} Parquet files under {out}/account=…/month=…/", file=sys.stderr)
+    elif out.suffix.lower() == ".parquet":
         df.to_parquet(out, index=False)
     else:
         df.to_csv(out, index=False, date_format="%Y-%m-%dT%H:%M:%S%z")
@@ -317,7 +326,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_source_options(fetch)
     _add_selection_options(fetch)
-    fetch.add_argument("--out", required=True, help="output file, .parquet or .csv")
+    fetch.add_argument(
+        "--out",
+        required=True,
+        help="output file, .parquet or .csv; or a folder, DIR/, for the partitioned Parquet "
+        "dataset (the local store's layout: account=…/month=…/part-….parquet)",
+    )
     fetch.set_defaults(func=_cmd_fetch)
 
     rep = sub.add_parser("report", help="write the standalone HTML report of the calls")

@@ -66,6 +66,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import CacheError
 from ..frame import CALL_DTYPES, PRICE_UNITS
+from ._export import write_dataset
 from ._files import account_dir, part_files, partition_folders
 from ._frames import (
     combine_frames,
@@ -107,6 +108,7 @@ __all__ = [
     "scan",
     "settled_mask",
     "table_extras",
+    "write_dataset",
 ]
 
 
