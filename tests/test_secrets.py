@@ -455,7 +455,9 @@ def test_the_cache_files_never_hold_the_token(sandbox: Any, client: ap.Client) -
         ap.fetch_call(sandbox.call_sids[0], client=client)
         folder = cache_path().parent
         files = [p for p in folder.rglob("*") if p.is_file()]
-        assert {"calls.sqlite3", "calls.sqlite3-wal"} <= {p.name for p in files}
+        names = {p.name for p in files}
+        assert {"_store.sqlite3", "_store.sqlite3-wal"} <= names
+        assert any(name.endswith(".parquet") for name in names)
         for path in files:
             data = path.read_bytes()
             for form in secret_forms(sandbox.account_sid, sandbox.auth_token):

@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import quote
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
@@ -70,7 +71,7 @@ def _atomic_parquet(path: Path, table: pa.Table, **options: object) -> None:
     fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
     try:
         with os.fdopen(fd, "wb") as sink:
-            pq.write_table(table, sink, compression="zstd", **options)  # type: ignore[arg-type]
+            pq.write_table(table, sink, compression="zstd", **options)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -180,3 +181,20 @@ def newest_versions(table: pa.Table) -> pa.Table:
     first = pc.not_equal(ordered.slice(1), ordered.slice(0, n - 1))
     keep = pa.concat_arrays([pa.array([True]), first.combine_chunks()])
     return table.take(pc.filter(order, keep))
+
+
+def read_rows(where: dict[Path, pa.Array]) -> pa.Table:
+    """The rows of each file at the given row numbers (reading only their row groups)."""
+    parts = []
+    for path, rows in where.items():
+        handle = pq.ParquetFile(path)
+        meta = handle.metadata
+        starts = np.cumsum([0] + [meta.row_group(i).num_rows for i in range(meta.num_row_groups)])
+        wanted = np.asarray(rows, dtype=np.int64)
+        group = np.searchsorted(starts, wanted, side="right") - 1
+        groups = np.unique(group).tolist()
+        table = handle.read_row_groups(groups).cast(FILE_SCHEMA)
+        offset = np.cumsum([0] + [int(starts[g + 1] - starts[g]) for g in groups])
+        local = offset[np.searchsorted(groups, group)] + wanted - starts[group]
+        parts.append(table.take(pa.array(local)))
+    return pa.concat_tables(parts) if parts else FILE_SCHEMA.empty_table()

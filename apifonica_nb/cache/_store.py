@@ -7,38 +7,28 @@ history listings are the manifest's (:mod:`._manifest`).
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from ..errors import CacheError
+from ._base import StoreBase
 from ._files import (
-    NEWEST_FIRST,
-    NO_MONTH,
     account_dir,
     months,
     newest_versions,
     part_files,
     partition_folders,
-    read_parts,
+    read_rows,
     sweep_tmp,
     write_part,
 )
 from ._frames import _check_unit, extras_json, frame_from_table, parse_records, settled_mask
-from ._index import SidIndex
 from ._layout import FILE_SCHEMA, file_to_segment, frame_to_file_table
-from ._manifest import Manifest
-from ._paths import CACHE_DIR_ENV, cache_path, legacy_path
 from ._rewrite import changed_rows, compact_folder, remove_rows
 
 _DIRECT_LOOKUP = 5000  # up to this many SIDs, read only the files holding them
@@ -46,7 +36,7 @@ _MAX_FILES = 8  # a month folder with more files than this is compacted
 _READ_ATTEMPTS = 5
 
 
-class CallStore:
+class CallStore(StoreBase):
     """The on-disk store of settled calls: a folder of Parquet files plus a small manifest.
 
     ``path`` (the dataset's root folder) defaults to :func:`cache_path`. Opening creates it if
@@ -57,44 +47,6 @@ class CallStore:
     ...     store.put_records(client.account_sid, records)
     ...     df = store.get_frame(client.account_sid, sids, price_unit="EUR")
     """
-
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, timeout: float = 30.0):
-        self.path = Path(path) if path is not None else cache_path()
-        self.timeout = timeout
-        try:
-            self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        except OSError as exc:
-            raise CacheError(
-                f"The call cache cannot be created at {self.path} ({exc}). Set {CACHE_DIR_ENV} "
-                "to a folder you can write to, or pass cache=False to fetch without it."
-            ) from None
-        self._manifest = Manifest(self.path, timeout=timeout, error=self._error)
-        self._index = SidIndex(self.path)
-        old = legacy_path(self.path)
-        if old.exists():
-            from ._legacy import migrate
-
-            migrate(old, self.put_table, self._manifest.record_sync)
-
-    def __repr__(self) -> str:
-        return f"CallStore(path={str(self.path)!r})"
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the manifest (every stored call is already in its file)."""
-        self._manifest.close()
-
-    def _error(self, what: str) -> CacheError:
-        return CacheError(
-            f"The call cache at {self.path} {what}. Reset it with ap.cache.clear() (it only "
-            f"holds copies of calls, which will be fetched again) or delete that folder; set "
-            f"{CACHE_DIR_ENV} to keep the cache elsewhere."
-        )
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -148,7 +100,7 @@ class CallStore:
         sids = table.column("call_sid").combine_chunks()
         where = self._index.locate(account_sid, sids)
         if where:
-            stored = newest_versions(self._read_located(where))
+            stored = newest_versions(read_rows(where))
             table, replaced = changed_rows(table, stored)
         else:
             replaced = pa.array([], pa.string())
@@ -199,65 +151,7 @@ class CallStore:
 
     # -- reading ----------------------------------------------------------------------------
 
-    def _read_located(self, where: dict[Path, pa.Array]) -> pa.Table:
-        """The rows of each file at the given row numbers (reading only their row groups)."""
-        parts = []
-        for path, rows in where.items():
-            handle = pq.ParquetFile(path)
-            meta = handle.metadata
-            starts = np.cumsum(
-                [0] + [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
-            )
-            wanted = np.asarray(rows, dtype=np.int64)
-            group = np.searchsorted(starts, wanted, side="right") - 1
-            groups = np.unique(group).tolist()
-            table = handle.read_row_groups(groups).cast(FILE_SCHEMA)
-            offset = np.cumsum([0] + [int(starts[g + 1] - starts[g]) for g in groups])
-            local = offset[np.searchsorted(groups, group)] + wanted - starts[group]
-            parts.append(table.take(pa.array(local)))
-        return pa.concat_tables(parts) if parts else FILE_SCHEMA.empty_table()
-
-    @contextlib.contextmanager
-    def _readable(self) -> Iterator[None]:
-        """Turn a file that is not Parquet (corrupt, truncated by hand) into a CacheError."""
-        try:
-            yield
-        except FileNotFoundError:
-            raise
-        except (pa.ArrowException, OSError) as exc:
-            raise self._error(f"has a file that cannot be read ({exc})") from None
-
-    def _read_retrying(self, read: Callable[[], pa.Table], *, dedupe: bool = True) -> pa.Table:
-        """Run a read, listing the files again if a compaction removed one meanwhile."""
-        for _ in range(_READ_ATTEMPTS):
-            try:
-                with self._readable():
-                    table = read()
-                    return newest_versions(table) if dedupe else table
-            except FileNotFoundError:
-                continue
-        raise self._error("kept changing while being read; try again")
-
-    def account_table(self, account_sid: str) -> pa.Table:
-        """Every stored call of an account, newest first as the history lists them (an Arrow
-        table of the stored columns). A month folder of one file is read as it is (its rows
-        are in that order already); one of several is merged and sorted on the way."""
-        folders = partition_folders(self.path, account_sid)
-        folders.sort(key=lambda f: f.name, reverse=True)
-        folders.sort(key=lambda f: f.name.endswith(f"={NO_MONTH}"))  # no month last
-
-        def read() -> pa.Table:
-            parts = []
-            for folder in folders:
-                files = part_files([folder])
-                if len(files) == 1:
-                    parts.append(read_parts(files))
-                elif files:
-                    merged = newest_versions(read_parts(files))
-                    parts.append(merged.take(pc.sort_indices(merged, sort_keys=NEWEST_FIRST)))
-            return pa.concat_tables(parts) if parts else FILE_SCHEMA.empty_table()
-
-        return file_to_segment(self._read_retrying(read, dedupe=False))
+    # -- reading ----------------------------------------------------------------------------
 
     def cached_sids(self, account_sid: str, call_sids: Iterable[str]) -> set[str]:
         """Return which of ``call_sids`` are stored for the account."""
@@ -279,7 +173,7 @@ class CallStore:
         wanted = pc.unique(given.cast(pa.string()).drop_null())
         if len(wanted) <= _DIRECT_LOOKUP:
             located = self._read_retrying(
-                lambda: self._read_located(self._index.locate(account_sid, wanted))
+                lambda: read_rows(self._index.locate(account_sid, wanted))
             )
             table = file_to_segment(located)
         else:
@@ -317,59 +211,3 @@ class CallStore:
         if len(skip):
             keep = pc.and_(keep, pc.invert(pc.is_in(table.column("call_sid"), value_set=skip)))
         return table.filter(keep.fill_null(False))  # still newest first
-
-    # -- syncs (for apifonica_nb.history.HistorySync) --------------------------------------
-
-    def syncs(self, account_sid: str) -> list[dict[str, Any]]:
-        """Return the complete history listings remembered for an account."""
-        return self._manifest.syncs(account_sid)
-
-    def record_sync(
-        self, account_sid: str, filters: str, range_start: int, range_end: int, watermark: int
-    ) -> None:
-        """Remember a complete listing of a range (see ``apifonica_nb.history.HistorySync``)."""
-        now = time.time_ns() // 1000
-        self._manifest.record_sync(account_sid, filters, range_start, range_end, watermark, now)
-
-    # -- housekeeping -----------------------------------------------------------------------
-
-    def accounts(self) -> list[str]:
-        """The account SIDs with stored calls."""
-        from urllib.parse import unquote
-
-        names = {f.parent.name.split("=", 1)[1] for f in partition_folders(self.path)}
-        return sorted(unquote(n) for n in names)
-
-    def count(self, account_sid: str | None = None) -> int:
-        """Return how many calls are stored (for one account, or all)."""
-        with self._readable():
-            if account_sid is None:
-                return sum(self._index.count(a) for a in self.accounts())
-            return self._index.count(account_sid)
-
-    def clear(self, account_sid: str | None = None) -> int:
-        """Forget the stored calls (of one account, or all); return how many were removed."""
-        with self._manifest.exclusive():
-            try:
-                removed = self.count(account_sid)
-            except CacheError:
-                removed = 0  # a file that cannot be read: removed all the same
-            targets = (
-                [account_dir(self.path, account_sid)]
-                if account_sid is not None
-                else [account_dir(self.path, a) for a in self.accounts()]
-            )
-            for folder in targets:
-                shutil.rmtree(folder, ignore_errors=True)
-        self._manifest.clear(account_sid)
-        self._index.forget(account_sid)
-        return removed
-
-    def info(self) -> dict[str, Any]:
-        """Return where the store is, how many calls and accounts it holds, and its size."""
-        return {
-            "path": str(self.path),
-            "calls": self.count(),
-            "accounts": len(self.accounts()),
-            "size_bytes": sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file()),
-        }
