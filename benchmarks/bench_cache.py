@@ -4,7 +4,7 @@ Run ``python benchmarks/bench_cache.py`` (``--quick`` for a short run). The sand
 own process with 20 ms latency per request, as a remote API would answer. It prints a table of
 median times, request counts and the warm/cold ratio (target: warm >= 50x faster, no request),
 then the time to turn 100,000 and 1,000,000 cached calls into a DataFrame (targets 1 s / 6 s),
-the first load (which builds the columnar segments from the typed rows) and the later ones.
+the first load and the later ones (the store merges its month folders after each write).
 Every run uses a temporary cache directory; nothing of the user's is touched.
 """
 
@@ -101,7 +101,7 @@ def bench_load(base: pd.DataFrame, sizes: list[int], rows: list[tuple[str, ...]]
         with tempfile.TemporaryDirectory() as folder:
             frame = synthetic(base, n)
             sids = frame["call_sid"].tolist()
-            with cache.CallStore(os.path.join(folder, "calls.sqlite3")) as store:
+            with cache.CallStore(os.path.join(folder, "calls")) as store:
                 put_s = timed(partial(store.put_frame, "accbench", frame))[0]
                 segment_s = timed(partial(store.update_segments, "accbench"))[0]
                 load = partial(store.get_frame, "accbench", sids)
@@ -112,15 +112,15 @@ def bench_load(base: pd.DataFrame, sizes: list[int], rows: list[tuple[str, ...]]
                 size = store.info()["size_bytes"]
             rows.append(
                 (
-                    f"store {n:,} calls (one transaction)",
+                    f"store {n:,} calls (one write)",
                     f"{put_s:.2f}",
                     "",
                     "",
-                    f"{size / 1e6:.0f} MB file",
+                    f"{size / 1e6:.0f} MB on disk",
                 )
             )
             rows.append(
-                ("  then build its columnar segment", f"{segment_s:.2f}", "", "", "fetch_* do this")
+                ("  then merge its month folders", f"{segment_s:.2f}", "", "", "fetch_* do this")
             )
             rows.append((f"load {n:,} by SID, first", f"{first_s:.3f}", "", "", ""))
             rows.append(

@@ -53,7 +53,7 @@ class StoreBase:
         self._manifest = Manifest(self.path, timeout=timeout, error=self._error)
         self._index = SidIndex(self.path)
         old = legacy_path(self.path)
-        if old.exists():
+        if old.is_file() and old != self.path:
             from ._legacy import migrate
 
             migrate(old, self.put_table, self._manifest.record_sync)
