@@ -13,7 +13,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 from urllib.parse import unquote
 
 import pyarrow as pa
@@ -35,6 +35,7 @@ from ._manifest import Manifest
 from ._paths import CACHE_DIR_ENV, cache_path, legacy_path
 
 _READ_ATTEMPTS = 5
+_T = TypeVar("_T")
 
 
 class StoreBase:
@@ -92,16 +93,20 @@ class StoreBase:
         except (pa.ArrowException, OSError) as exc:
             raise self._error(f"has a file that cannot be read ({exc})") from None
 
-    def _read_retrying(self, read: Callable[[], pa.Table], *, dedupe: bool = True) -> pa.Table:
-        """Run a read, listing the files again if a compaction removed one meanwhile."""
+    def _retrying(self, read: Callable[[], _T]) -> _T:
+        """Run a lock-free read, listing the files again if a merge removed one meanwhile."""
         for _ in range(_READ_ATTEMPTS):
             try:
                 with self._readable():
-                    table = read()
-                    return newest_versions(table) if dedupe else table
+                    return read()
             except FileNotFoundError:
                 continue
         raise self._error("kept changing while being read; try again")
+
+    def _read_retrying(self, read: Callable[[], pa.Table], *, dedupe: bool = True) -> pa.Table:
+        """Read a table (one row per call unless ``dedupe=False``), retrying as above."""
+        table = self._retrying(read)
+        return newest_versions(table) if dedupe else table
 
     def account_table(self, account_sid: str) -> pa.Table:
         """Every stored call of an account, newest first as the history lists them (an Arrow
@@ -147,10 +152,9 @@ class StoreBase:
 
     def count(self, account_sid: str | None = None) -> int:
         """Return how many calls are stored (for one account, or all)."""
-        with self._readable():
-            if account_sid is None:
-                return sum(self._index.count(a) for a in self.accounts())
-            return self._index.count(account_sid)
+        if account_sid is None:
+            return self._retrying(lambda: sum(self._index.count(a) for a in self.accounts()))
+        return self._retrying(lambda: self._index.count(account_sid))
 
     def clear(self, account_sid: str | None = None) -> int:
         """Forget the stored calls (of one account, or all); return how many were removed."""

@@ -156,8 +156,7 @@ class CallStore(StoreBase):
     def cached_sids(self, account_sid: str, call_sids: Iterable[str]) -> set[str]:
         """Return which of ``call_sids`` are stored for the account."""
         sids = pa.array(list(dict.fromkeys(call_sids)), pa.string())
-        with self._readable():
-            return set(self._index.present(account_sid, sids).to_pylist())
+        return set(self._retrying(lambda: self._index.present(account_sid, sids)).to_pylist())
 
     def get_table(
         self, account_sid: str, call_sids: Iterable[str] | pa.Array | None = None
