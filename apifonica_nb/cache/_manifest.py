@@ -53,7 +53,7 @@ class Manifest:
             self.path, timeout=timeout, isolation_level=None, check_same_thread=False
         )
         try:
-            self._prepare()
+            self._prepare_patiently()
         except sqlite3.DatabaseError as exc:
             self._conn.close()
             raise self._error(
@@ -65,6 +65,18 @@ class Manifest:
 
     def close(self) -> None:
         self._conn.close()
+
+    def _prepare_patiently(self) -> None:
+        """Prepare the file, waiting while another process is creating it at the same time
+        (switching a new file to WAL needs it to itself)."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                return self._prepare()
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def _prepare(self) -> None:
         conn = self._conn
