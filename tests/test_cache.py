@@ -565,20 +565,26 @@ def test_ctrl_c_keeps_what_was_fetched(settled: list[str]) -> None:
         frame = ap.calls_to_frame(list(client.iter_calls()))
         sids = frame["call_sid"][settled_mask(frame)].tolist()
 
+        problems: list[BaseException] = []
+
         def interrupt_when_some_are_stored() -> None:
             deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                time.sleep(0.05)
-                if cache_path().exists():
-                    with CallStore() as store:
-                        if store.count() >= 20:
-                            break
+            try:
+                while time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    if cache_path().exists():
+                        with CallStore() as store:  # a reader while the batch writes
+                            if store.count() >= 20:
+                                break
+            except BaseException as exc:  # reading while writing must work: the test says so
+                problems.append(exc)
             _thread.interrupt_main()
 
         watcher = threading.Thread(target=interrupt_when_some_are_stored, daemon=True)
         watcher.start()
         ap.fetch_calls(sids, client=client, progress=False, workers=2)  # Ctrl-C: what came
         watcher.join()
+        assert problems == []
         with CallStore() as store:
             kept = store.count()
         assert 20 <= kept < len(sids)
