@@ -54,6 +54,37 @@ def test_scan_is_a_duckdb_relation_with_the_frames_columns_and_numbers(
     )
 
 
+def test_scan_counts_a_call_once_while_a_merge_leaves_it_in_two_files(
+    sandbox: Any, stored: pd.DataFrame
+) -> None:
+    """A merge writes its file before removing the old ones (a crash may leave both): scan()
+    keeps the most recently stored version of each call."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    first = sorted(cache_path().rglob("part-*.parquet"))[0]
+    old = pq.read_table(first)
+    newer = old.set_column(
+        old.schema.get_field_index("tag"), "tag", pa_strings(["rebilled"] * old.num_rows)
+    ).set_column(
+        old.schema.get_field_index("stored_at"),
+        "stored_at",
+        pc.add(old.column("stored_at").cast("int64"), 1).cast(old.schema.field("stored_at").type),
+    )
+    pq.write_table(newer, first.with_name("part-9999999999999999-copy.parquet"))
+    rel = ap.cache.scan(sandbox.account_sid)
+    assert rel.aggregate("count(*)").fetchall()[0] == (len(stored),)
+    tags = rel.filter("tag = 'rebilled'").aggregate("count(*)").fetchall()[0]
+    assert tags == (old.num_rows,)
+    assert ap.cache.scan().aggregate("count(*)").fetchall()[0] == (len(stored) + 10,)
+
+
+def pa_strings(values: list[str]) -> Any:
+    import pyarrow as pa
+
+    return pa.array(values, pa.string())
+
+
 def test_scan_of_an_empty_store_has_the_columns_and_no_rows() -> None:
     rel = ap.cache.scan()
     assert rel.columns == list(ap.CALL_DTYPES)

@@ -159,7 +159,8 @@ def scan(account_sid: str | None = None, *, price_unit: str = "EUR") -> duckdb.D
     Nothing is loaded: DuckDB reads the Parquet files when the relation is evaluated, so
     aggregates over more calls than memory holds work. The columns are those of
     :data:`~apifonica_nb.CALL_DTYPES` (``cost_eur`` from ``price`` and ``price_unit``), plain
-    SQL types (categoricals as text). Needs the ``duckdb`` package.
+    SQL types (categoricals as text), one row per call even while a merge is between writing
+    its file and removing the ones it replaces. Needs the ``duckdb`` package.
 
     >>> ap.cache.scan().aggregate("status, count(*) AS calls").df()
     """
@@ -186,4 +187,12 @@ def scan(account_sid: str | None = None, *, price_unit: str = "EUR") -> duckdb.D
     pattern = str(
         base / ("" if account_sid is not None else "account=*") / "month=*" / "part-*.parquet"
     )
-    return con.read_parquet(pattern, hive_partitioning=False).project(select)
+    # A merge writes its file before it removes the ones it replaces (and a crash may leave
+    # both): keep one row per call, its most recently stored version, so no engine reading
+    # through this relation counts a call twice.
+    literal = "'" + pattern.replace("'", "''") + "'"
+    return con.sql(
+        f"SELECT {select} FROM read_parquet({literal}, hive_partitioning = true, "
+        "hive_types_autocast = false) QUALIFY row_number() OVER "
+        "(PARTITION BY account, call_sid ORDER BY stored_at DESC) = 1"
+    )
