@@ -108,10 +108,11 @@ class StoreBase:
         table = self._retrying(read)
         return newest_versions(table) if dedupe else table
 
-    def account_table(self, account_sid: str) -> pa.Table:
+    def account_table(self, account_sid: str, *, dictionaries: bool = False) -> pa.Table:
         """Every stored call of an account, newest first as the history lists them (an Arrow
         table of the stored columns). A month folder of one file is read as it is (its rows
-        are in that order already); one of several is merged and sorted on the way."""
+        are in that order already); one of several is merged and sorted on the way.
+        ``dictionaries`` keeps the categorical columns dictionary-encoded (for a frame)."""
         folders = partition_folders(self.path, account_sid)
         folders.sort(key=lambda f: f.name, reverse=True)
         folders.sort(key=lambda f: f.name.endswith(f"={NO_MONTH}"))  # no month last
@@ -121,11 +122,17 @@ class StoreBase:
             for folder in folders:
                 files = part_files([folder])
                 if len(files) == 1:
-                    parts.append(read_parts(files))
+                    parts.append(read_parts(files, dictionaries=dictionaries))
                 elif files:
-                    merged = newest_versions(read_parts(files))
+                    merged = newest_versions(read_parts(files, dictionaries=dictionaries))
                     parts.append(merged.take(pc.sort_indices(merged, sort_keys=NEWEST_FIRST)))
-            return pa.concat_tables(parts) if parts else FILE_SCHEMA.empty_table()
+            if not parts:
+                return FILE_SCHEMA.empty_table()
+            return (
+                pa.concat_tables(parts).unify_dictionaries()
+                if dictionaries
+                else (pa.concat_tables(parts))
+            )
 
         return file_to_segment(self._read_retrying(read, dedupe=False))
 

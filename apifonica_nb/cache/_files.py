@@ -41,6 +41,7 @@ _FEW_VALUES = [
     for name, kind in _KINDS.items()
     if kind == "cat" or name in ("account_sid", "number_sid", "controller", "method", "tag")
 ] + ["destination_country", "extra"]
+_CATEGORICAL = frozenset(name for name, kind in _KINDS.items() if kind == "cat")
 NEWEST_FIRST = [
     ("created", "descending", "at_end"),
     ("tie_rank", "ascending", "at_end"),
@@ -142,9 +143,12 @@ def sweep_tmp(folder: Path) -> None:
                     p.unlink()
 
 
-def read_parts(files: list[Path], columns: list[str] | None = None) -> pa.Table:
+def read_parts(
+    files: list[Path], columns: list[str] | None = None, *, dictionaries: bool = False
+) -> pa.Table:
     """Read files into one table of :data:`FILE_SCHEMA` (raises FileNotFoundError if one was
-    removed meanwhile: the caller lists again)."""
+    removed meanwhile: the caller lists again). With ``dictionaries``, the categorical columns
+    stay dictionary-encoded as Parquet stores them (a frame's codes, with no decoding)."""
     if not files:
         schema = (
             FILE_SCHEMA if columns is None else pa.schema([FILE_SCHEMA.field(c) for c in columns])
@@ -155,14 +159,20 @@ def read_parts(files: list[Path], columns: list[str] | None = None) -> pa.Table:
     options = ds.ParquetReadOptions(dictionary_columns=_FEW_VALUES)
     fmt = ds.ParquetFileFormat(read_options=options)
     table = ds.dataset([str(f) for f in files], format=fmt).to_table(columns=columns)
-    return _decoded(table).cast(
-        FILE_SCHEMA if columns is None else pa.schema([FILE_SCHEMA.field(c) for c in columns])
-    )
+    keep = _CATEGORICAL if dictionaries else ()
+    fields = []
+    for field in FILE_SCHEMA if columns is None else [FILE_SCHEMA.field(c) for c in columns]:
+        if field.name in keep:
+            field = pa.field(field.name, pa.dictionary(pa.int32(), field.type))
+        fields.append(field)
+    return _decoded(table, keep).cast(pa.schema(fields))
 
 
-def _decoded(table: pa.Table) -> pa.Table:
+def _decoded(table: pa.Table, keep: Iterable[str] = ()) -> pa.Table:
+    kept = set(keep)
     columns = [
-        c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c for c in table.columns
+        c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) and name not in kept else c
+        for name, c in zip(table.column_names, table.columns, strict=True)
     ]
     return pa.Table.from_arrays(columns, names=table.column_names)
 

@@ -58,6 +58,16 @@ def _categorical(arr: pa.Array, known: list[str]) -> pd.api.extensions.Extension
     n = len(arr)
     if n == 0:
         return pd.Categorical.from_codes(np.zeros(0, np.int64), dtype=pd.CategoricalDtype(known))
+    if pa.types.is_dictionary(arr.type):
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.unify_dictionaries().combine_chunks() if arr.num_chunks > 1 else arr.chunk(0)
+        position = {c: i for i, c in enumerate(known)}
+        labels = arr.dictionary.to_pylist()
+        if all(label in position for label in labels):
+            remap = np.array([position[label] for label in labels] + [-1], dtype=np.int64)
+            indices = np.asarray(arr.indices.fill_null(-1), dtype=np.int64)
+            return pd.Categorical.from_codes(remap[indices], dtype=pd.CategoricalDtype(known))
+        arr = arr.cast(arr.type.value_type)  # an unknown label: order of first appearance
     encoded = (
         pc.dictionary_encode(arr).combine_chunks()
         if isinstance(arr, pa.ChunkedArray)
@@ -76,9 +86,11 @@ def _categorical(arr: pa.Array, known: list[str]) -> pd.api.extensions.Extension
     return pd.Categorical.from_codes(remap[indices], dtype=pd.CategoricalDtype(categories))
 
 
-def _ints(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+def _ints(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     mask = np.asarray(arr.is_null(), dtype=bool)
-    values = np.array(arr.fill_null(0), dtype=np.int64)  # a writable copy
+    values = np.asarray(arr.fill_null(0), dtype=np.int64)
+    if not values.flags.writeable:
+        values = values.copy()
     return values, mask
 
 
@@ -89,15 +101,13 @@ def frame_from_table(table: pa.Table, *, price_unit: str = "EUR") -> pd.DataFram
     from ``price`` and ``price_unit``), then the undocumented extra fields, if any.
     """
     _check_unit(price_unit)
-    table = table.combine_chunks()
     n = table.num_rows
     out: dict[str, Any] = {}
     for name, kind in _KINDS.items():
-        arr = (
-            table.column(name).chunk(0)
-            if table.column(name).num_chunks
-            else pa.array([], _ARROW_TYPE[kind])
-        )
+        # Chunks as read (one per file and row group): strings stay Arrow's, zero-copy;
+        # numbers are copied once, into numpy.
+        column = table.column(name)
+        arr = column if column.num_chunks else pa.array([], _ARROW_TYPE[kind])
         if kind == "text":
             out[name] = pd.array(arr, dtype="str")
         elif kind == "cat":

@@ -112,11 +112,19 @@ def frame_to_file_table(
 
 
 def file_to_segment(table: pa.Table) -> pa.Table:
-    """A table read from the files (of :data:`FILE_SCHEMA`) as the in-memory stored table."""
-    columns = []
+    """A table read from the files (of :data:`FILE_SCHEMA`) as the in-memory stored table.
+
+    Categorical columns read as dictionaries stay dictionaries (``frame_from_table`` turns
+    them into codes without decoding a string)."""
+    columns, fields = [], []
     for field in _SEGMENT_SCHEMA:
         col = table.column(field.name)
+        if pa.types.is_dictionary(col.type) and _KINDS.get(field.name) == "cat":
+            columns.append(col)
+            fields.append(pa.field(field.name, col.type))
+            continue
         if pa.types.is_timestamp(col.type) or pa.types.is_boolean(col.type):
             col = col.cast(pa.int64())
         columns.append(col.cast(field.type))
-    return pa.Table.from_arrays(columns, schema=_SEGMENT_SCHEMA)
+        fields.append(field)
+    return pa.Table.from_arrays(columns, schema=pa.schema(fields))

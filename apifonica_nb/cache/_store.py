@@ -194,7 +194,11 @@ class CallStore(StoreBase):
         duplicates). Without: every stored call of the account, newest first.
         """
         _check_unit(price_unit)
-        return frame_from_table(self.get_table(account_sid, call_sids), price_unit=price_unit)
+        if call_sids is None:  # the categoricals' codes straight from Parquet's dictionaries
+            table = self.account_table(account_sid, dictionaries=True)
+        else:
+            table = self.get_table(account_sid, call_sids)
+        return frame_from_table(table, price_unit=price_unit)
 
     def history_table(
         self, account_sid: str, *, since_us: int | None, upto_us: int, exclude: Iterable[str]
