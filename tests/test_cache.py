@@ -566,11 +566,14 @@ def test_ctrl_c_keeps_what_was_fetched(settled: list[str]) -> None:
         sids = frame["call_sid"][settled_mask(frame)].tolist()
 
         problems: list[BaseException] = []
+        fetching = threading.Event()
 
         def interrupt_when_some_are_stored() -> None:
-            deadline = time.monotonic() + 30
+            # No race with the clock: once 20 calls are stored, the server is made too slow
+            # for the rest to arrive before the Ctrl-C, however loaded the machine is; and
+            # the Ctrl-C is sent only while the fetch runs (never into pytest afterwards).
             try:
-                while time.monotonic() < deadline:
+                while fetching.is_set():
                     time.sleep(0.05)
                     if cache_path().exists():
                         with CallStore() as store:  # a reader while the batch writes
@@ -578,11 +581,17 @@ def test_ctrl_c_keeps_what_was_fetched(settled: list[str]) -> None:
                                 break
             except BaseException as exc:  # reading while writing must work: the test says so
                 problems.append(exc)
-            _thread.interrupt_main()
+            sb.latency = 5.0  # the rest would take minutes; one in flight, 5 s
+            if fetching.is_set():
+                _thread.interrupt_main()
 
+        fetching.set()
         watcher = threading.Thread(target=interrupt_when_some_are_stored, daemon=True)
         watcher.start()
-        ap.fetch_calls(sids, client=client, progress=False, workers=2)  # Ctrl-C: what came
+        try:
+            ap.fetch_calls(sids, client=client, progress=False, workers=2)  # Ctrl-C: what came
+        finally:
+            fetching.clear()
         watcher.join()
         assert problems == []
         with CallStore() as store:
