@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import importlib.util
 import io
 import json
+import pathlib
 import threading
 import wave
 from collections.abc import Iterator
@@ -232,3 +234,16 @@ def test_embed_is_the_explicit_way_to_keep_the_audio(sandbox: Any) -> None:
         )
     finally:
         broken.close()
+
+
+def test_the_readme_documents_every_recording_column() -> None:
+    root = pathlib.Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("readme_tool", root / "tools" / "readme.py")
+    assert spec is not None and spec.loader is not None
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    assert set(tool.RECORDING_NOTES) == set(RECORDING_DTYPES)
+    assert tool.REC_START in readme and tool.render(readme) == readme
+    for name in RECORDING_DTYPES:
+        assert f"| `{name}` |" in readme.partition(tool.REC_START)[2], name
