@@ -31,7 +31,9 @@ def test_every_leg_finds_its_whole_family(sandbox: Any, history: list[dict[str, 
     families = _families(history)
     assert len(families) >= 10 and any(len(f) > 2 for f in families.values())
     client = sandbox.client()
-    for parent, members in families.items():
+    # The largest families and a few pairs (every leg of each): the whole set takes ~20 s.
+    ranked = sorted(families.items(), key=lambda item: (-len(item[1]), item[0]))
+    for parent, members in ranked[:3] + ranked[-3:]:
         for asked in sorted(members):
             df = ap.call_family(asked, client=client)
             assert set(df["call_sid"]) == members, asked
@@ -84,3 +86,27 @@ def test_a_parent_the_api_no_longer_has_gives_the_legs_with_a_warning(
     assert set(df["call_sid"]) == {c["call_sid"] for c in family}
     assert (df["role"] == "leg").all() and df.attrs["parent_call_sid"] == parent
     assert isinstance(df["created"].dtype, pd.DatetimeTZDtype)
+
+
+def test_call_legs_draws_setup_and_talk_in_the_status_colours(
+    sandbox: Any, history: list[dict[str, Any]]
+) -> None:
+    families = _families(history)
+    parent = max(families, key=lambda p: len(families[p]))
+    df = ap.call_family(parent, client=sandbox.client())
+    fig = ap.charts.call_legs(df)
+    setup = next(t for t in fig.data if t.name == "setup")
+    assert len(setup.y) == len(df) and setup.marker.color == ap.charts.STATUS_COLORS["ringing"]
+    answered = df["started"].notna()
+    talk = [t for t in fig.data if t.name.startswith("talk (")]
+    assert sum(len(t.y) for t in talk) == int(answered.sum())
+    for trace in fig.data[1:]:
+        status = trace.name.split("(")[1].rstrip(")")
+        assert trace.marker.color == ap.charts.status_color(status)
+    ended = [t for t in fig.data if t.name.startswith("ended (")]
+    assert sum(len(t.y) for t in ended) == int((~answered).sum())
+    assert setup.y[0].startswith("parent ") and all(y.startswith("leg ") for y in setup.y[1:])
+    assert sum("◀" in y for y in setup.y) == 1  # the asked call (here the parent)
+    assert df.equals(ap.call_family(parent, client=sandbox.client()))  # nothing changed it
+    empty = ap.charts.call_legs(df.iloc[0:0])
+    assert empty.layout.annotations[0].text.startswith("No legs")

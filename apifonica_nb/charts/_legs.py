@@ -94,11 +94,11 @@ def call_legs(family: pd.DataFrame, *, tz: str | None = None) -> go.Figure:
         )
     fig.update_layout(
         template=TEMPLATE,
-        title=titled(title, f"{len(df)} legs · setup, then talk · {zone_label(tz)}"),
+        title=titled(title, f"{len(df)} {'leg' if len(df) == 1 else 'legs'} · setup, then talk"),
         barmode="overlay",
         xaxis={"type": "date", "title": f"time ({zone_label(tz)})"},
         yaxis={"autorange": "reversed", "title": ""},
-        height=160 + 40 * len(df),
-        legend={"orientation": "h", "y": -0.25},
+        height=max(280, 200 + 40 * len(df)),
+        legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.02, "yanchor": "bottom"},
     )
     return fig
