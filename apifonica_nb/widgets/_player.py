@@ -66,8 +66,11 @@ class RecordingPlayer(anywidget.AnyWidget):
 
     _esm = _ESM
     record_sid = traitlets.Unicode("").tag(sync=True)
-    #: What the player is doing: "loading", "ready (… KB)", or why it could not load.
-    status = traitlets.Unicode("loading").tag(sync=True)
+    #: What the player is doing: waiting for the kernel, "ready (… KB wav)", or why it could
+    #: not load. A saved notebook keeps the first (the audio itself is never saved).
+    status = traitlets.Unicode(
+        "waiting for a live kernel to send the audio (it is never saved with the notebook)"
+    ).tag(sync=True)
     #: Empty unless ``embed=True``: then the audio as a data: URL (saved with the state).
     src = traitlets.Unicode("").tag(sync=True)
 
