@@ -115,3 +115,11 @@ def test_placed_call_sids_are_distinct_under_concurrency(sb: Any) -> None:
     for t in threads:
         t.join()
     assert len(set(sids)) == 8
+
+
+@pytest.mark.slow
+def test_a_process_sandbox_places_calls_too() -> None:
+    with ap.sandbox.running(calls=20, seed=43, now=DEMO_NOW, process=True) as sb:
+        sid = sb.place_call(to="4930123456", from_="358942417543", outcome="busy", step_seconds=0.2)
+        seen = ap.watch_call(sid, client=sb.client(), interval=0.1, progress=False)
+        assert seen["status"].astype(str).tolist()[-1] == "busy" and seen.attrs["final"]
