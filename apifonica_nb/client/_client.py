@@ -225,6 +225,8 @@ class Client:
         self, record_sid: str, *, format: str = "wav", cancel: threading.Event | None = None
     ) -> dict[str, Any]:
         """Return one recording object; ``format="mp3"`` asks for the mp3 ``rec_url``."""
+        if format not in ("wav", "mp3"):
+            raise InvalidRequestError(f"format must be 'wav' or 'mp3', got {format!r}")
         sid = validate_call_sid(record_sid, what="record_sid")
         url, transport = self._account_url("recordings", sid), self._transport
         query = {"format": "mp3"} if format == "mp3" else None
@@ -258,8 +260,6 @@ class Client:
         The account's credentials go to the API's own origin only: a ``rec_url`` on another
         origin is fetched without them (see :mod:`apifonica_nb.client._recordings`).
         """
-        if format not in ("wav", "mp3"):
-            raise InvalidRequestError(f"format must be 'wav' or 'mp3', got {format!r}")
         rec = self.get_recording(record_sid, format=format, cancel=cancel)
         fallback = self._account_url("recordings", f"{rec['record_sid']}.{format}")
         return recording_audio(
