@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import _thread
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -149,3 +150,18 @@ def test_the_lifecycle_says_what_a_get_missed(seen: list[str], inferred: list[st
     rows = infer_statuses(seen)
     assert [s for s, was_inferred in rows if not was_inferred] == seen
     assert [s for s, was_inferred in rows if was_inferred] == inferred
+
+
+def test_ctrl_c_returns_what_was_seen(sb: Any) -> None:
+    sid = sb.place_call(to=TO, from_=FROM, step_seconds=30)
+    sb.reset_request_count()
+
+    def interrupt_after_two_polls() -> None:
+        while sb.request_count < 2:
+            threading.Event().wait(0.02)
+        _thread.interrupt_main()  # what Ctrl-C does to the notebook's main thread
+
+    threading.Thread(target=interrupt_after_two_polls, daemon=True).start()
+    df = ap.watch_call(sid, client=sb.client(), interval=0.05, progress=False)
+    assert df.attrs["cancelled"] is True and df.attrs["final"] is False
+    assert df["status"].astype(str).tolist() == ["queued"] and df["polls"].iloc[0] >= 1
