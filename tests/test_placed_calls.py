@@ -78,11 +78,24 @@ def test_a_placed_call_needs_the_credentials(sb: Any) -> None:
     assert response.status_code == 401
 
 
-def test_placed_calls_do_not_change_the_history(sb: Any) -> None:
-    before = [c["call_sid"] for c in sb.client().iter_calls()]
-    sid = sb.place_call(to="4930123456", from_="358942417543", step_seconds=30)
-    after = [c["call_sid"] for c in sb.client().iter_calls()]
-    assert after == before and sid not in after and len(before) == len(sb.call_sids)
+def test_placed_calls_head_the_history_and_match_its_filters(sb: Any) -> None:
+    client = sb.client()
+    before = [c["call_sid"] for c in client.iter_calls()]
+    sid = sb.place_call(to="4930123456", from_="358942417543", step_seconds=30, tag="demo")
+    after = [c["call_sid"] for c in client.iter_calls()]
+    assert after == [sid, *before]  # one more call, the newest, nothing else changed
+    assert set(sb.call_sids) <= set(after) and sid not in sb.call_sids
+
+    def listed(**filters: Any) -> list[str]:
+        return [c["call_sid"] for c in client.iter_calls(**filters)]
+
+    assert sid in listed(status="queued") and sid not in listed(status="completed")
+    assert listed(tag="demo") == [sid] and sid in listed(to="4930123456", direction="outbound")
+    assert sid not in listed(direction="inbound") and sid not in listed(date_to="2026-10-01")
+    assert sid in listed(date_from=DEMO_NOW[:10], date_to=DEMO_NOW[:10])
+    df = ap.fetch_history(client=client, progress=False, cache=False)
+    assert df["call_sid"].iloc[0] == sid and df["call_sid"].is_unique and len(df) == len(after)
+    assert df["status"].iloc[0] == "queued" and df["tag"].iloc[0] == "demo"
 
 
 def test_a_recorded_completed_call_gets_a_recording(sb: Any) -> None:

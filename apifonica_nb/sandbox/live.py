@@ -12,8 +12,9 @@ clock at placement plus the real seconds since)::
 ``answered`` lasts ``talk_seconds`` (default two steps). When it ends the call gets ``ended``,
 ``duration`` (created -> ended, as the seeded calls), ``price`` (0.05 EUR a minute; 0.0 if
 unanswered) and, with ``record=True`` and a completed call, a ``record_sid`` whose recording
-the recordings endpoints then serve. Placed calls are served by ``GET .../calls/{callSID}``;
-they are not added to the history listing, so a seeded history stays the same as its seed.
+the recordings endpoints then serve. Placed calls are served by ``GET .../calls/{callSID}``
+and head the history listing (they are the newest calls), matched by its filters like any
+other; ``Sandbox.call_sids`` lists the seeded calls only.
 
 The request body is the vendor's (``from``, ``to``, ``call_app_sid``, ``events``) plus the
 sandbox's own knobs ``outcome``, ``step_seconds``, ``talk_seconds`` and ``record``; the answer
@@ -38,13 +39,19 @@ from urllib.parse import quote
 
 import numpy as np
 
-from apifonica_nb.sandbox.data import FINAL_STATUSES, format_rfc2822
+from apifonica_nb.sandbox.data import FINAL_STATUSES, CallFilter, format_rfc2822
 
 __all__ = ["OUTCOMES", "PlacedCalls", "place_call"]
 
 #: The outcomes a placed call can end with (every final status of the vendor).
 OUTCOMES: tuple[str, ...] = ("completed", "no_answer", "canceled", "busy", "rejected", "failed")
 _RATE_PER_MINUTE = 0.05
+#: The call object's fields in the order the seeded calls have them.
+_FIELDS = (
+    *("call_sid", "parent_call_sid", "created", "account_sid", "from", "to", "direction"),
+    *("status", "controller", "method", "timeout", "updated", "started", "ended", "duration"),
+    *("price", "record_sid", "tag", "channel", "number_sid"),
+)
 _MAX_STEP = 60.0
 
 
@@ -90,6 +97,7 @@ class PlacedCalls:
         self._clock = clock
         self._lock = threading.Lock()
         self._calls: dict[str, _Placed] = {}
+        self._order: list[_Placed] = []  # placement order: id -(n + 1) is the n-th
 
     def place(self, body: Mapping[str, Any]) -> str:
         """Create a call from a request body (see the module docstring); return its SID.
@@ -138,6 +146,7 @@ class PlacedCalls:
                 end=end,
                 record_sid=rec,
             )
+            self._order.append(self._calls[sid])
         return sid
 
     def record(self, call_sid: str) -> dict[str, Any] | None:
@@ -146,11 +155,39 @@ class PlacedCalls:
             placed = self._calls.get(call_sid)
         return None if placed is None else _render(placed)
 
+    def matching(self, flt: CallFilter) -> np.ndarray:
+        """Return the ids (-1 for the first placed, -2 ...) of the placed calls that match
+        the history filter ``flt`` now, newest first."""
+        with self._lock:
+            placed = list(self._order)
+        keep = [-(n + 1) for n in range(len(placed) - 1, -1, -1) if _matches(placed[n], flt)]
+        return np.array(keep, dtype=np.int64)
+
+    def call_bytes(self, placed_id: int) -> bytes:
+        """Return the JSON of the placed call with id ``placed_id`` (see :meth:`matching`)."""
+        with self._lock:
+            placed = self._order[-placed_id - 1]
+        return json.dumps(_render(placed), separators=(",", ":")).encode()
+
     def billed(self, now: float) -> list[dict[str, Any]]:
         """Return the placed calls that carry a recording by now (for the recordings)."""
         with self._lock:
             placed = [p for p in self._calls.values() if p.record_sid]
         return [r for r in map(_render, placed) if r["record_sid"]]
+
+
+def _matches(p: _Placed, flt: CallFilter) -> bool:
+    rec, created = _render(p), int(p.created)
+    return (
+        (flt.status is None or rec["status"] in flt.status)
+        and flt.direction in (None, rec["direction"])
+        and flt.channel in (None, rec["channel"])
+        and flt.tag in (None, rec["tag"])
+        and flt.from_ in (None, rec["from"])
+        and flt.to in (None, rec["to"])
+        and (flt.created_from is None or created >= flt.created_from)
+        and (flt.created_before is None or created < flt.created_before)
+    )
 
 
 def _render(p: _Placed) -> dict[str, Any]:
@@ -175,7 +212,7 @@ def _render(p: _Placed) -> dict[str, Any]:
         price=round(_RATE_PER_MINUTE * duration / 60, 4) if final else None,
         record_sid=p.record_sid if final else None,
     )
-    return rec
+    return {k: rec[k] for k in _FIELDS}
 
 
 def place_call(

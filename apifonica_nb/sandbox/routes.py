@@ -150,9 +150,15 @@ class Routes:
         if "next" in query:
             rows, offset, limit = self._cursors.get("calls", query["next"])
         else:
-            rows, offset, limit = acc.select(_parse_filter(query), self.clock()), 0, _limit(query)
+            flt, now = _parse_filter(query), self.clock()
+            # Placed calls are the newest: they head the history, as ids below 0.
+            rows = np.concatenate([self.placed.matching(flt), acc.select(flt, now)])
+            offset, limit = 0, _limit(query)
         now = self.clock()
-        page = [acc.call_bytes(r, now) for r in rows[offset : offset + limit].tolist()]
+        page = [
+            acc.call_bytes(r, now) if r >= 0 else self.placed.call_bytes(r)
+            for r in rows[offset : offset + limit].tolist()
+        ]
         # New calls arriving at the head push an offset cursor's next page back by as many.
         again = min(int(self._faults_opt("arrivals_per_page")), limit - 1)
         prev_uri, next_uri = self._links(environ, "calls", rows, offset, limit, again=again)
