@@ -96,7 +96,7 @@ class _View:
             chips.append(f'<span style="{style}">{html.escape(status)}{when}</span>')
         self._widget.value = (
             f"<div><code>{html.escape(self.call_sid)}</code>: {' → '.join(chips) or '…'}"
-            f"<br><small>{requests} requests; {html.escape(note)}</small></div>"
+            f"<br><small>{requests} requests; {html.escape(note)} (times UTC)</small></div>"
         )
 
 
@@ -200,7 +200,7 @@ def watch_call(
     except ApifonicaError as exc:
         exc.frame = _finish(observed, sid, requests, final, "failed")  # type: ignore[attr-defined]
         raise
-    if view is not None:
+    if view is not None and how != "final":  # a final status was shown in the loop
         view.update(_rows(observed), requests, how)
     return _finish(observed, sid, requests, final, how)
 
