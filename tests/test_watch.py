@@ -127,8 +127,9 @@ def test_progress_without_a_notebook_prints_one_line_per_status(
     sb: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     sid = sb.place_call(to=TO, from_=FROM, outcome="failed", **FAST)
-    ap.watch_call(sid, client=sb.client(), interval=0.1)
+    df = ap.watch_call(sid, client=sb.client(), interval=0.1)
     lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == len(_seen(df))  # one line per status seen, the final one once
     assert lines[-1].startswith(f"call {sid}: failed") and "final" in lines[-1]
     assert sb.auth_token not in "".join(lines)
 
