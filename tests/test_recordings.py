@@ -39,6 +39,8 @@ def storage() -> Iterator[dict[str, Any]]:
     def app(request: Request) -> Response:
         state["auth"].append(request.headers.get("Authorization"))
         state["paths"].append(request.path)
+        if request.path.endswith(".mp3"):
+            return Response(b"ID3\x04\x00" + bytes(64), mimetype="audio/mpeg")
         if request.path.endswith(".html"):
             return Response(b"<html>login</html>", mimetype="text/html")
         return Response(synthetic_wav("recstored"), mimetype="audio/wav")
@@ -247,3 +249,14 @@ def test_the_readme_documents_every_recording_column() -> None:
     assert tool.REC_START in readme and tool.render(readme) == readme
     for name in RECORDING_DTYPES:
         assert f"| `{name}` |" in readme.partition(tool.REC_START)[2], name
+
+
+def test_mp3_audio_is_read_when_the_api_serves_it(odd_server: Any, storage: dict[str, Any]) -> None:
+    client = ap.Client(account_sid="acc1", auth_token="tok", base_url=odd_server.url)
+    odd_server.json(
+        "/v2/accounts/acc1/recordings/rec6", _recording(f"{storage['url']}/rec6.mp3", "rec6")
+    )
+    assert ap.fetch_recording_audio("rec6", client=client, format="mp3").startswith(b"ID3")
+    assert odd_server.hits[-1] == "/v2/accounts/acc1/recordings/rec6?format=mp3"
+    with pytest.raises(ResponseFormatError, match="not a wav file"):
+        ap.fetch_recording_audio("rec6", client=client)  # an mp3 where a WAV was asked for
