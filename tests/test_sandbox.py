@@ -254,7 +254,8 @@ def test_unknown_call_and_other_account_are_404(sb: sandbox.Sandbox, api: reques
 
 
 def test_only_reads_are_allowed(sb: sandbox.Sandbox, api: requests.Session) -> None:
-    response = api.post(_calls_url(sb), json={"from": "1", "to": "2"})
+    # POST .../calls places a call (tests/test_placed_calls.py); everything else is read-only.
+    response = api.post(_calls_url(sb, sb.example_call_sid), json={"from": "1", "to": "2"})
     assert response.status_code == 405
     assert response.json()["status_message"] == "METHOD NOT ALLOWED"
     assert "GET" in response.headers["Allow"]
@@ -364,7 +365,10 @@ def test_recordings_list_the_recorded_calls(
     recorded = {c["record_sid"]: c["call_sid"] for c in history if c["record_sid"]}
     assert {r["record_sid"]: r["call_sid"] for r in recordings} == recorded
     one = recordings[0]
-    assert set(one) == {"record_sid", "call_sid", "size", "price", "rec_url"}
+    assert set(one) == {
+        *("record_sid", "call_sid", "call_created", "account_sid", "from", "to", "number_sid"),
+        *("direction", "record_created", "size", "price", "exp_date", "rec_url"),
+    }
     assert one["size"] > 0 and one["price"] > 0
     assert (
         api.get(f"{sb.url}/accounts/{sb.account_sid}/recordings/{one['record_sid']}").json() == one

@@ -32,6 +32,7 @@ from ._colors import (
 from ._costs import cost_by_channel, cost_by_destination, cost_over_time
 from ._counts import status_counts
 from ._durations import duration_histogram
+from ._legs import call_legs
 from ._timeline import status_timeline
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "FALLBACK_COLOR",
     "STATUS_COLORS",
     "UNKNOWN",
+    "call_legs",
     "channel_color",
     "cost_by_channel",
     "cost_by_destination",

@@ -22,6 +22,7 @@ from ._config import (
     validate_call_sid,
 )
 from ._paging import history_query, iter_history
+from ._recordings import check_recording, iter_recordings, recording_audio
 from ._transport import Transport
 
 
@@ -218,4 +219,49 @@ class Client:
             on_record=on_record,
             on_progress=on_progress,
             cancel=cancel,
+        )
+
+    def get_recording(
+        self, record_sid: str, *, format: str = "wav", cancel: threading.Event | None = None
+    ) -> dict[str, Any]:
+        """Return one recording object; ``format="mp3"`` asks for the mp3 ``rec_url``."""
+        if format not in ("wav", "mp3"):
+            raise InvalidRequestError(f"format must be 'wav' or 'mp3', got {format!r}")
+        sid = validate_call_sid(record_sid, what="record_sid")
+        url, transport = self._account_url("recordings", sid), self._transport
+        query = {"format": "mp3"} if format == "mp3" else None
+        data = run_in_worker(
+            lambda stop: transport.get_json(url, params=query, what=f"recording {sid}", stop=stop),
+            cancel=cancel,
+            what=f"recording {sid}",
+        )
+        return check_recording(
+            data, record_sid=sid, account_sid=self.account_sid, url=transport.redact(url)
+        )
+
+    def iter_recordings(
+        self, *, cancel: threading.Event | None = None, **filters: Any
+    ) -> Iterator[dict[str, Any]]:
+        """Yield the account's recordings page by page, following ``next`` verbatim; filters
+        (``call_sid``, ``date_from``, ``date_to``) are sent as query parameters, unchecked."""
+        return iter_recordings(
+            self._transport,
+            self._account_url("recordings"),
+            history_query(filters),
+            base_path=self._base_path,
+            cancel=cancel,
+        )
+
+    def get_recording_audio(
+        self, record_sid: str, *, format: str = "wav", cancel: threading.Event | None = None
+    ) -> bytes:
+        """Return the audio bytes of a recording (its details first, then its ``rec_url``).
+
+        The account's credentials go to the API's own origin only: a ``rec_url`` on another
+        origin is fetched without them (see :mod:`apifonica_nb.client._recordings`).
+        """
+        rec = self.get_recording(record_sid, format=format, cancel=cancel)
+        fallback = self._account_url("recordings", f"{rec['record_sid']}.{format}")
+        return recording_audio(
+            self._transport, rec, fallback_url=fallback, format=format, cancel=cancel
         )

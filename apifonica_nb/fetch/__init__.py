@@ -41,6 +41,7 @@ from ..errors import (
 )
 from ..frame import Finding, deduplicate
 from ..history import HistoryQuery, HistorySync, Trust, read_history
+from ._family import call_family
 from ._outcome import (
     CacheMode,
     ProgressCallback,
@@ -50,9 +51,20 @@ from ._outcome import (
     stopped,
     typed_frame,
 )
+from ._recordings import fetch_recording_audio, fetch_recordings
 from ._sids import normalise_sids
+from ._watch import watch_call
 
-__all__ = ["CacheMode", "fetch_call", "fetch_calls", "fetch_history"]
+__all__ = [
+    "CacheMode",
+    "call_family",
+    "fetch_call",
+    "fetch_calls",
+    "fetch_history",
+    "fetch_recording_audio",
+    "fetch_recordings",
+    "watch_call",
+]
 
 
 def fetch_call(

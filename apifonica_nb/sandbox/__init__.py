@@ -34,7 +34,10 @@ from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
 
 from apifonica_nb.sandbox.generate import generate_account
+from apifonica_nb.sandbox.live import place_call
 from apifonica_nb.sandbox.server import SandboxApp, ServerThread, normalize_faults
+from apifonica_nb.sandbox.values import epoch as _epoch
+from apifonica_nb.sandbox.values import url_host as _url_host
 
 if TYPE_CHECKING:
     from apifonica_nb.client import Client
@@ -45,28 +48,6 @@ DEFAULT_SEED = 7
 #: Environment variable that hands an auth-token override to a sandbox subprocess (never argv).
 TOKEN_ENV = "APIFONICA_NB_SANDBOX_TOKEN"
 _STARTUP_TIMEOUT = 60.0
-
-
-def _epoch(now: dt.datetime | str | None) -> float | None:
-    """Turn a clock value into epoch seconds (a naive datetime is taken as UTC)."""
-    if now is None:
-        return None
-    if isinstance(now, str):
-        now = dt.datetime.fromisoformat(now.strip())
-    if not isinstance(now, dt.datetime):
-        raise TypeError(f"now must be a datetime, an ISO 8601 string or None, not {now!r}")
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=dt.UTC)
-    return now.timestamp()
-
-
-def _url_host(host: str) -> str:
-    """Return the host to put in URLs for a bind address (a wildcard means loopback)."""
-    if host in ("", "0.0.0.0"):
-        return "127.0.0.1"
-    if host == "::":
-        return "[::1]"
-    return f"[{host}]" if ":" in host else host
 
 
 class _Local:
@@ -245,6 +226,11 @@ class Sandbox:
     @now.setter
     def now(self, value: dt.datetime | str | None) -> None:
         self._backend.change(now=value)
+
+    def place_call(self, *, to: str, from_: str, outcome: str = "completed", **options: Any) -> str:
+        """Place a call that moves through its statuses in real time; return its SID (options
+        and lifecycle: :mod:`apifonica_nb.sandbox.live`)."""
+        return place_call(self, to=to, from_=from_, outcome=outcome, **options)
 
     def client(self, **kwargs: Any) -> Client:
         """Return an :class:`apifonica_nb.Client` for this sandbox (keyword arguments pass on)."""

@@ -4,8 +4,9 @@ Routes (Basic auth on every ``/v2`` route; user = account SID, password = auth t
 
     GET /v2/accounts/{sid}                          the account object
     GET /v2/accounts/{sid}/calls[?filters|?next=N]  call history, newest first, 20 per page
-    GET /v2/accounts/{sid}/calls/{callSID}          one call
-    GET /v2/accounts/{sid}/recordings[?next=N]      recordings, newest first
+    GET /v2/accounts/{sid}/calls/{callSID}          one call (seeded or placed)
+    POST /v2/accounts/{sid}/calls                   place a live call (201; see sandbox.live)
+    GET /v2/accounts/{sid}/recordings[?next=N]      recordings, newest first (sandbox.recordings)
     GET /v2/accounts/{sid}/recordings/{recordSID}   one recording ({recordSID}.wav: the audio)
     GET|POST /_sandbox/state                        admin: request count, latency, faults, clock
 

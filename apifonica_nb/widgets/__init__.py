@@ -23,7 +23,8 @@ underneath (markup, parsing a pasted list); the summary numbers come from
 from __future__ import annotations
 
 from ._explorer import CallExplorer
+from ._player import RecordingPlayer, recording_player
 from ._results import CHARTS
 from ._sids import parse_sid_list
 
-__all__ = ["CHARTS", "CallExplorer", "parse_sid_list"]
+__all__ = ["CHARTS", "CallExplorer", "RecordingPlayer", "parse_sid_list", "recording_player"]
