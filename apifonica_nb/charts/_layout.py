@@ -40,6 +40,18 @@ def time_axis(title: str, focus: Focus | None) -> dict[str, object]:
     return axis
 
 
+def count_axis(title: str, top: float) -> dict[str, object]:
+    """Return a y-axis of call counts: whole-number ticks (never 0.2, 0.4), from zero.
+
+    ``top`` is the tallest bar; up to 8 calls every count gets a tick, beyond that plotly's
+    own ticks are whole numbers once the format is.
+    """
+    axis: dict[str, object] = {"title": title, "tickformat": ",d", "rangemode": "tozero"}
+    if top <= 8:
+        axis.update(tick0=0, dtick=1)
+    return axis
+
+
 def join_subtitle(*parts: str) -> str:
     return " · ".join(part for part in parts if part)
 
