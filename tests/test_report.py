@@ -353,7 +353,7 @@ def test_a_capped_frame_says_so_in_the_header(sandbox: Any) -> None:
         (float("nan"), "count", ""),
         (12345, "count", "12,345"),
         (886.04, "minutes", "886.0"),
-        (pd.Timestamp("2026-10-01 12:30", tz="Europe/Riga"), "time", "2026-10-01 09:30"),
+        (pd.Timestamp("2026-10-01 12:30", tz="Europe/Riga"), "time", "2026-10-01 09:30:00"),
     ],
 )
 def test_format_value(value: object, kind: Any, text: str) -> None:

@@ -26,7 +26,7 @@ __all__ = ["NUMERIC_KINDS", "TABLE_CSS", "Kind", "format_table", "format_value",
 #: (one decimal), ``money`` (2 decimals and the currency), ``price`` (one call's amount: 4
 #: decimals and the currency), ``rate`` (per minute: 4 decimals, "EUR/min"), ``percent`` (a
 #: 0–1 share as a percentage), ``ratio`` (a percentage that says "no calls to measure" when
-#: missing), ``time`` (UTC minutes) or ``text``.
+#: missing), ``time`` (UTC, to the second) or ``text``.
 Kind = Literal[
     "count", "number", "minutes", "money", "price", "rate", "percent", "ratio", "time", "text"
 ]
@@ -74,7 +74,7 @@ def format_value(value: object, kind: Kind, *, currency: str = "EUR") -> str:
         stamp = pd.Timestamp(value)  # type: ignore[arg-type]
         if stamp.tzinfo is not None:
             stamp = stamp.tz_convert("UTC")
-        return f"{stamp:%Y-%m-%d %H:%M}"
+        return f"{stamp:%Y-%m-%d %H:%M:%S}"
     number = float(value)  # type: ignore[arg-type]
     if math.isinf(number):
         return str(number)
@@ -137,6 +137,7 @@ def format_table(
     footer_label: str = "total",
     marker: Callable[[object], str] | None = None,
     attrs: str = "",
+    classes: str = "",
 ) -> str:
     """Return ``df`` as an HTML table a person reads (every string escaped).
 
@@ -144,7 +145,8 @@ def format_table(
     otherwise); ``labels`` renames headers; ``index`` shows the index as the first column(s);
     ``footer`` is a row of totals (column -> value, shown with the same kinds); ``marker``
     returns markup put before an index value (the report's colour swatch); ``attrs`` goes
-    into the ``<table>`` tag. Numbers are right-aligned, missing values blank.
+    into the ``<table>`` tag and ``classes`` into its class. Numbers are right-aligned
+    (class ``num``), missing values blank.
 
     >>> table = ap.summary.by_column(df, "status")  # doctest: +SKIP
     >>> format_table(table, kinds={"cost_eur": "money"})  # doctest: +SKIP
@@ -185,6 +187,6 @@ def format_table(
         foot += "</tr></tfoot>"
     space = f" {attrs}" if attrs else ""
     return (
-        f'<table class="apifonica-table"{space}><thead><tr>{header}</tr></thead>'
+        f'<table class="apifonica-table {classes}"{space}><thead><tr>{header}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody>{foot}</table>"
     )
