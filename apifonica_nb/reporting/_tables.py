@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import html
 import math
-from decimal import ROUND_HALF_UP, Decimal
 from collections.abc import Callable, Mapping
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
 import pandas as pd
