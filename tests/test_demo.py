@@ -86,9 +86,15 @@ def demo(*flags: str, workdir: Path) -> Iterator[subprocess.Popen[str]]:
         yield proc
     finally:
         if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)  # the server's group, not just the CLI
-            proc.wait()
+            # SIGTERM first: the command stops its server (in a session of its own, which a
+            # SIGKILL of the command would orphan), then whatever is left goes.
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
 
