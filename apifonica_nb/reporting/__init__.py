@@ -95,6 +95,7 @@ h2 { font-size: 1.2rem; margin: 2rem 0 .5rem; border-bottom: 1px solid #ddd; }
 .kpi { background: #f5f7fa; border-radius: 6px; padding: .5rem 1rem; min-width: 9rem; }
 .kpi dt { color: #666; font-size: .8rem; text-transform: uppercase; letter-spacing: .03em; }
 .kpi dd { margin: 0; font-size: 1.35rem; font-weight: 600; }
+.kpi dd small { display: block; font-size: .75rem; font-weight: 400; color: #666; }
 .tables { display: flex; flex-wrap: wrap; gap: 1.5rem; align-items: flex-start; }
 table { border-collapse: collapse; font-size: .85rem; }
 th, td { padding: .2rem .5rem; border-bottom: 1px solid #eee; }
@@ -138,9 +139,16 @@ SUMMARY_COLUMNS: dict[str, tuple[str, Kind]] = {
 }
 
 
-def _table(df: pd.DataFrame, by: str, color: Callable[[object], str], total: Totals) -> str:
-    """Return the summary table per value of ``by`` (calls, share, cost, minutes), with totals."""
-    table = summary.by_column(df, by)[list(SUMMARY_COLUMNS)]
+def _table(
+    df: pd.DataFrame, by: str, color: Callable[[object], str], total: Totals, *, rates: bool
+) -> str:
+    """Return the summary table per value of ``by`` (calls, share, cost, minutes), with totals.
+
+    ``rates=False`` leaves the answer rate out (per status it is 0 or 100% by definition; under
+    a status filter without answered calls it measures nothing).
+    """
+    columns = [c for c in SUMMARY_COLUMNS if rates or c != "answer_rate"]
+    table = summary.by_column(df, by)[columns]
     footer: dict[str, object] = {
         "calls": total.calls,
         "share": 1.0 if total.calls else None,
@@ -164,8 +172,8 @@ def _table(df: pd.DataFrame, by: str, color: Callable[[object], str], total: Tot
 
 def _answer_rate(total: Totals, header: Header) -> str:
     if header.answer_rate_excluded:
-        return "not measured (the status filter leaves out answered calls)"
-    return format_value(total.answer_rate, "ratio")
+        return "not measured<small>the status filter leaves out answered calls</small>"
+    return _esc(format_value(total.answer_rate, "ratio"))
 
 
 def _header_html(title: str, header: Header, total: Totals) -> str:
@@ -182,16 +190,15 @@ def _header_html(title: str, header: Header, total: Totals) -> str:
         for name, value in facts
     )
     partial = f'<p class="partial">⚠ {_esc(header.partial)}</p>' if header.partial else ""
-    kpis = (
-        ("calls", format_value(total.calls, "count")),
-        ("total cost", format_value(total.cost_eur, "money")),
+    kpis = (  # name, markup
+        ("calls", _esc(format_value(total.calls, "count"))),
+        ("total cost", _esc(format_value(total.cost_eur, "money"))),
         ("answer rate", _answer_rate(total, header)),
-        ("failures", format_value(total.failures, "count")),
+        ("failures", _esc(format_value(total.failures, "count"))),
     )
     kpi_html = "".join(
-        f'<div class="kpi" data-kpi="{_esc(name)}">'
-        f"<dt>{_esc(name)}</dt><dd>{_esc(value)}</dd></div>"
-        for name, value in kpis
+        f'<div class="kpi" data-kpi="{_esc(name)}"><dt>{_esc(name)}</dt><dd>{markup}</dd></div>'
+        for name, markup in kpis
     )
     return (
         f'<header><h1>{_esc(title)}</h1><dl class="facts">{fact_html}</dl>{partial}'
@@ -210,6 +217,7 @@ def report_html(
     failures = df.attrs.get("failures", []) or []
     total = summary.totals(df)
     facts = header_of(df, total, **header)
+    rates = not facts.answer_rate_excluded
     sections = []
     for number, (element_id, heading, build) in enumerate(REPORT_CHARTS):
         figure_html = build(df, tz).to_html(
@@ -231,8 +239,8 @@ def report_html(
         f"<title>{_esc(title)}</title>\n<style>{_CSS}{TABLE_CSS}</style>\n</head>\n<body>\n"
         f"{_header_html(title, facts, total)}\n"
         '<section id="summary"><h2>Summary</h2><div class="tables">'
-        f"{_table(df, 'status', charts.status_color, total)}"
-        f"{_table(df, 'channel', charts.channel_color, total)}</div></section>\n"
+        f"{_table(df, 'status', charts.status_color, total, rates=False)}"
+        f"{_table(df, 'channel', charts.channel_color, total, rates=rates)}</div></section>\n"
         f"{_failures(failures)}\n" + "\n".join(sections) + "\n</body>\n</html>\n"
     )
 
