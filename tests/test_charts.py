@@ -647,3 +647,13 @@ def test_small_bar_labels_are_hidden_not_shrunk(frame: pd.DataFrame) -> None:
     fig = charts.cost_by_channel(frame)
     assert fig.layout.uniformtext.mode == "hide"
     assert fig.layout.uniformtext.minsize >= 10
+
+
+def test_chart_totals_round_as_the_report_does() -> None:
+    from apifonica_nb.reporting import format_value
+
+    # 25.215 is 25.214999... in binary: printf rounding would say 25.21, the report 25.22.
+    df = make_frame(3, seed=1).assign(cost_eur=pd.array([25.0, 0.2, 0.015], dtype="Float64"))
+    fig = charts.cost_by_channel(df)
+    assert f"total {format_value(25.215, 'money')}" in fig.layout.title.subtitle.text
+    assert "25.22 EUR" in fig.layout.title.subtitle.text

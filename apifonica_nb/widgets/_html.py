@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 import plotly.io as pio
 
-from ..reporting import Kind, format_table
+from ..reporting import Kind, format_table, format_value
 from ..summary import Totals
 
 __all__ = ["CSS", "failures_html", "figure_output", "html_output", "summary_html", "table_html"]
@@ -103,7 +103,7 @@ def summary_html(totals: Totals, *, note: str = "") -> str:
     rate = totals.answer_rate
     parts = [
         f"<b>{totals.calls:,}</b> calls",
-        f"total cost <b>{totals.cost_eur:,.2f} EUR</b>",
+        f"total cost <b>{format_value(totals.cost_eur, 'money')}</b>",
         (
             f"answer rate <b>{rate:.1%}</b> ({totals.answered:,} of {totals.finished:,} "
             "finished calls)"
