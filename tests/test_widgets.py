@@ -618,3 +618,13 @@ def test_close_closes_the_widgets(sb: Any) -> None:
     assert all(w.comm is not None for w in some)
     e.close()
     assert all(w.comm is None for w in some)
+
+
+def test_table_numbers_are_formatted_and_right_aligned(explorer: CallExplorer) -> None:
+    explorer.max_calls.value = 20
+    explorer.fetch()
+    text = explorer.table.value
+    assert "<th class=num>cost_eur</th>" in text and "<th>created (UTC)</th>" in text
+    # Each call's cost at 4 decimals with its currency; no NA marker, no ten rows of 0.0000.
+    assert re.search(r'<td class="num">\d+\.\d{4} EUR</td>', text)
+    assert "&lt;NA&gt;" not in text and "<NA>" not in text and "nan" not in text

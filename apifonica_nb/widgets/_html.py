@@ -82,7 +82,12 @@ def table_html(df: pd.DataFrame, *, sort_by: str | None, ascending: bool, rows: 
     # What happened and what it cost first; the identifiers and raw fields after.
     first = [c for c in _TABLE_FIRST if c in shown.columns]
     shown = shown[first + [c for c in shown.columns if c not in first]]
-    table = format_table(shown, kinds=_TABLE_KINDS, index=False, classes="apifonica-calls")
+    zoned = {
+        str(c): f"{c} (UTC)" for c, t in shown.dtypes.items() if isinstance(t, pd.DatetimeTZDtype)
+    }
+    table = format_table(
+        shown, kinds=_TABLE_KINDS, labels=zoned, index=False, classes="apifonica-calls"
+    )
     order = "ascending" if ascending else "descending"
     by = f", sorted by {html.escape(str(sort_by))} ({order})" if view is not df else ""
     caption = f"<small>First {len(shown):,} of {len(df):,} rows{by}.</small>"
