@@ -290,3 +290,33 @@ def test_demo_voila_dashboard_exports_and_draws_every_tab(chromium: Any, tmp_pat
             context.close()
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
+
+
+def test_the_working_copy_keeps_what_the_user_changed(tmp_path: Path) -> None:
+    from apifonica_nb.demo import DASHBOARD, demo_folder
+
+    work = tmp_path / "work"
+    first = demo_folder(str(work))
+    assert {"01-quickstart.ipynb", DASHBOARD.name} <= set(first.copied) and not first.kept
+    assert (work / DASHBOARD.name).read_bytes() == DASHBOARD.read_bytes()
+    (work / "01-quickstart.ipynb").write_text("{}")  # the user's own edits
+    again = demo_folder(str(work))
+    assert "01-quickstart.ipynb" in again.kept and not again.copied
+    assert (work / "01-quickstart.ipynb").read_text() == "{}"
+    assert str(work) in again.describe() and "kept as you left them" in again.describe()
+    with pytest.raises(SystemExit, match="must not be the notebooks' own"):
+        demo_folder(str(ROOT / "notebooks"))
+
+
+def test_the_working_folder_defaults_to_the_user_data_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import platformdirs
+
+    from apifonica_nb.demo import demo_folder
+
+    monkeypatch.delenv("APIFONICA_NB_DEMO_DIR", raising=False)
+    monkeypatch.setattr(platformdirs, "user_data_dir", lambda *a, **k: str(tmp_path / "data"))
+    assert demo_folder().path == tmp_path / "data" / "demo"
+    monkeypatch.setenv("APIFONICA_NB_DEMO_DIR", str(tmp_path / "mine"))
+    assert demo_folder().path == tmp_path / "mine"
