@@ -126,14 +126,6 @@ class ResultsView(Part):
         tab = self._tabs[index]
         self.chart_outputs[tab.title].outputs = (_tab_output(tab, self._frame),)
 
-    def draw_all(self) -> None:
-        """Draw every tab now (for a notebook saved with its outputs, or a test)."""
-        for index in range(len(self._tabs)):
-            if self._frame is not None and index not in self._drawn:
-                self._drawn.add(index)
-                tab = self._tabs[index]
-                self.chart_outputs[tab.title].outputs = (_tab_output(tab, self._frame),)
-
     def render_table(self) -> None:
         """Render the table of the shown frame with the current sort and row count."""
         if self._frame is not None and not self._quiet:
