@@ -615,3 +615,45 @@ def test_the_aggregated_timeline_counts_inside_the_window(frame: pd.DataFrame) -
     fig = charts.status_timeline(df, max_calls=500)
     assert fig.layout.meta["bucket_seconds"] <= 3600
     assert "not counted: 1 call outside this window" in fig.layout.title.subtitle.text
+
+
+# -- charts that fit the span -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("days", "word"), [(0.9, "hour"), (30, "day"), (360, "week"), (3000, "month")]
+)
+def test_without_freq_the_bucket_follows_the_span(days: float, word: str) -> None:
+    df = make_frame(400, seed=5, days=days)
+    counts = charts.status_counts(df)
+    assert counts.layout.title.text == f"Calls per {word} by status"
+    over_time = charts.cost_over_time(df)
+    assert over_time.layout.title.text.startswith(f"Cost per {word} by channel")
+    # Every call is in one bar: the buckets split the calls, they drop none.
+    assert sum(int(np.sum(t.y)) for t in counts.data) == len(df)
+
+
+def test_count_axes_tick_whole_numbers() -> None:
+    few = make_frame(4, seed=3, days=0.5)
+    for fig in (charts.status_counts(few), charts.duration_histogram(few)):
+        assert fig.layout.yaxis.tickformat == ",d"
+        assert fig.layout.yaxis.dtick == 1  # 0, 1, 2, ... never 0.2, 0.4
+    many = make_frame(2000, seed=3, days=0.5)
+    fig = charts.status_counts(many)
+    assert fig.layout.yaxis.tickformat == ",d" and fig.layout.yaxis.dtick is None
+
+
+def test_small_bar_labels_are_hidden_not_shrunk(frame: pd.DataFrame) -> None:
+    fig = charts.cost_by_channel(frame)
+    assert fig.layout.uniformtext.mode == "hide"
+    assert fig.layout.uniformtext.minsize >= 10
+
+
+def test_chart_totals_round_as_the_report_does() -> None:
+    from apifonica_nb.reporting import format_value
+
+    # 25.215 is 25.214999... in binary: printf rounding would say 25.21, the report 25.22.
+    df = make_frame(3, seed=1).assign(cost_eur=pd.array([25.0, 0.2, 0.015], dtype="Float64"))
+    fig = charts.cost_by_channel(df)
+    assert f"total {format_value(25.215, 'money')}" in fig.layout.title.subtitle.text
+    assert "25.22 EUR" in fig.layout.title.subtitle.text

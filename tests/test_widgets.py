@@ -24,9 +24,10 @@ from apifonica_nb.errors import (
     TransportError,
 )
 from apifonica_nb.summary import totals
-from apifonica_nb.widgets import CHARTS, CallExplorer, parse_sid_list
+from apifonica_nb.widgets import CHARTS, CallExplorer, ChartTab, parse_sid_list
 from apifonica_nb.widgets._export import export_frame
 from apifonica_nb.widgets._html import summary_html, table_html
+from apifonica_nb.widgets._query import DEFAULT_MAX_CALLS
 
 CALLS = 300
 
@@ -62,7 +63,7 @@ def closed_port() -> int:
 @pytest.mark.parametrize(
     ("form", "kwargs"),
     [
-        ({}, {"max_calls": 1000}),
+        ({}, {"max_calls": DEFAULT_MAX_CALLS}),
         (
             {
                 "since": dt.date(2026, 10, 10),
@@ -75,7 +76,7 @@ def closed_port() -> int:
                 "until": dt.date(2026, 10, 25),
                 "status": ["completed", "busy", "failed"],
                 "direction": "outbound",
-                "max_calls": 1000,
+                "max_calls": DEFAULT_MAX_CALLS,
             },
         ),
         (
@@ -482,14 +483,71 @@ def test_table_cells_are_escaped() -> None:
     assert "&lt;script&gt;" in out
 
 
-def test_every_chart_has_a_tab_with_a_plotly_figure(explorer: CallExplorer) -> None:
+def test_every_chart_has_a_tab_drawn_when_shown(explorer: CallExplorer) -> None:
     explorer.fetch()
-    assert list(explorer.charts.titles) == list(CHARTS)
-    for title, output in explorer.chart_outputs.items():
+    assert list(explorer.charts.titles) == [tab.title for tab in CHARTS]
+    # Only the tab in sight is drawn: a figure drawn hidden would get no size.
+    drawn = [title for title, out in explorer.chart_outputs.items() if out.outputs]
+    assert drawn == [CHARTS[0].title]
+    for index, (title, output) in enumerate(explorer.chart_outputs.items()):
+        explorer.charts.selected_index = index
         (shown,) = output.outputs
         figure = shown["data"]["application/vnd.plotly.v1+json"]
         assert figure["data"], title
         assert figure["layout"]["title"]["text"], title
+    # A new fetch clears them, and draws the tab in sight again.
+    explorer.fetch()
+    drawn = [title for title, out in explorer.chart_outputs.items() if out.outputs]
+    assert drawn == [CHARTS[-1].title]
+
+
+def test_tabs_are_a_list_to_extend(sb: Any) -> None:
+    kpis = ChartTab("KPIs", lambda df: f"<table><tr><td>{len(df)} calls</td></tr></table>")
+    e = CallExplorer(client=sb.client(), tabs=[*CHARTS, kpis])
+    try:
+        e.max_calls.value = 30
+        e.fetch()
+        assert list(e.charts.titles)[-1] == "KPIs"
+        e.charts.selected_index = len(CHARTS)
+        (shown,) = e.chart_outputs["KPIs"].outputs
+        assert "30 calls" in shown["data"]["text/html"]
+    finally:
+        e.close()
+
+
+def test_a_capped_fetch_says_so_in_the_summary(explorer: CallExplorer) -> None:
+    explorer.max_calls.value = 100
+    df = explorer.fetch()
+    assert len(df) == 100 and df.attrs["complete"] is False
+    assert "stopped at 100: more calls match" in explorer.summary.value
+    assert 'class="apifonica-partial"' in explorer.summary.value
+    explorer.max_calls.value = 0  # no limit: the whole history, and no warning
+    whole = explorer.fetch()
+    assert whole.attrs["complete"] is True
+    assert "apifonica-partial" not in explorer.summary.value
+
+
+def test_statuses_are_checkboxes_with_all_and_none(explorer: CallExplorer) -> None:
+    picker = explorer.status
+    assert list(picker.checkboxes) == list(ap.frame.STATUSES)  # every status in sight
+    picker.all_button.click()
+    assert picker.value == tuple(ap.frame.STATUSES)
+    picker.none_button.click()
+    assert picker.value == () and explorer.filters()["status"] is None
+    picker.checkboxes["busy"].value = True
+    picker.checkboxes["failed"].value = True
+    assert explorer.filters()["status"] == ["busy", "failed"]  # lifecycle order
+    with pytest.raises(InvalidRequestError, match="unknown statuses"):
+        picker.value = ("compelted",)
+
+
+def test_progress_has_a_line_of_its_own(explorer: CallExplorer) -> None:
+    explorer.max_calls.value = 40
+    explorer.fetch()
+    buttons, label = explorer.run_row.children
+    assert label is explorer.progress_label and "apifonica-progress" in label._dom_classes
+    assert explorer.fetch_button in buttons.children
+    assert explorer.progress_label.value.startswith("done: 40 calls")
 
 
 def test_exports_read_back_with_the_same_values(
@@ -522,7 +580,19 @@ def test_exports_read_back_with_the_same_values(
     links = [o["data"]["text/html"] for o in explorer.export_links.outputs]
     assert f'<a href="{parquet.name}" download>' in links[0]
     assert f'<a href="out/{csv.name}" download>' in links[1]
-    assert str(csv) in links[1]
+    assert str(tmp_path) not in "".join(links)  # no server path beside a link that works
+    outside = explorer.export("csv", folder=tmp_path.parent / "elsewhere")
+    assert str(outside) in explorer.export_links.outputs[-1]["data"]["text/html"]
+
+
+def test_a_dashboard_has_no_folder_field(sb: Any) -> None:
+    e = CallExplorer(client=sb.client(), dashboard=True)
+    try:
+        (row, _links) = e._export.children
+        assert e.export_dir not in row.children
+        assert e.export_csv_button in row.children
+    finally:
+        e.close()
 
 
 def test_export_goes_to_a_new_file_each_time(tmp_path: Path) -> None:
@@ -548,3 +618,13 @@ def test_close_closes_the_widgets(sb: Any) -> None:
     assert all(w.comm is not None for w in some)
     e.close()
     assert all(w.comm is None for w in some)
+
+
+def test_table_numbers_are_formatted_and_right_aligned(explorer: CallExplorer) -> None:
+    explorer.max_calls.value = 20
+    explorer.fetch()
+    text = explorer.table.value
+    assert "<th class=num>cost_eur</th>" in text and "<th>created (UTC)</th>" in text
+    # Each call's cost at 4 decimals with its currency; no NA marker, no ten rows of 0.0000.
+    assert re.search(r'<td class="num">\d+\.\d{4} EUR</td>', text)
+    assert "&lt;NA&gt;" not in text and "<NA>" not in text and "nan" not in text

@@ -48,6 +48,7 @@ from ._outcome import (
     cache_attrs,
     cache_mode,
     finish,
+    provenance,
     stopped,
     typed_frame,
 )
@@ -86,22 +87,31 @@ def fetch_call(
     mode = cache_mode(cache)
     found: list[Finding] = []
     sid = validate_call_sid(call_sid)
+    df = _one_call(client, sid, mode, price_unit, found)
+    provenance(df, client=client, price_unit=price_unit, asked={"call_sid": sid})
+    return finish(df, total=1, found=found, warn=warn)
+
+
+def _one_call(
+    client: Client, sid: str, mode: str | None, price_unit: str, found: list[Finding]
+) -> pd.DataFrame:
+    """Return the one-row frame of ``sid``: from the store when settled there, else fetched."""
     if mode is None:
         df = typed_frame([client.get_call(sid)], price_unit, found)
         df.attrs.update(duplicates=0, cache=cache_attrs(0, 1, None))
-        return finish(df, total=1, found=found, warn=warn)
+        return df
     with CallStore() as store:
         if mode == "use":
             table = store.get_table(client.account_sid, [sid])
             if table.num_rows:
                 df = frame_from_table(table, price_unit=price_unit)
                 df.attrs.update(duplicates=0, cache=cache_attrs(1, 0, store))
-                return finish(df, total=1, warn=warn)
+                return df
         record = client.get_call(sid)
         store.put_records(client.account_sid, [record])
     df = typed_frame([record], price_unit, found)
     df.attrs.update(duplicates=0, cache=cache_attrs(0, 1, store))
-    return finish(df, total=1, found=found, warn=warn)
+    return df
 
 
 def fetch_calls(
@@ -174,6 +184,7 @@ def fetch_calls(
     df = _combine(batch, cached, order, price_unit, found)
     df.attrs["cache"] = cache_attrs(cached.num_rows, n_miss, store)
     df = _one_row_per_call(df, repeats)
+    provenance(df, client=client, price_unit=price_unit, asked={"call_sids": len(sids)})
     return finish(
         df,
         failures=batch.failures,
@@ -294,7 +305,8 @@ def fetch_history(
     :class:`~apifonica_nb.errors.InvalidRequestError` listing the valid ones. The filters are
     sent to the API **and** applied to what comes back, so the result is right even if the
     server ignores one (``df.attrs["filtered_locally"]`` counts the calls it sent that they
-    exclude). ``max_calls`` stops after that many matching calls.
+    exclude). ``max_calls`` keeps that many matching calls; when more match, the frame says
+    so: ``df.attrs["complete"]`` is False and ``df.attrs["stopped_at"]`` is ``max_calls``.
 
     ``workers`` (default 8) date windows of the period are read at once, each paged on its
     own, and put back in order: the frame is the one following ``next`` page by page gives,
@@ -373,6 +385,8 @@ def fetch_history(
     df, duplicates = deduplicate(df)  # calls listed twice, or listed and in the store
     matched = query.mask(df)
     kept = np.flatnonzero(matched)[:max_calls]
+    # The listing reads one matching call past max_calls: more than max_calls means cut.
+    capped = max_calls is not None and (max_calls == 0 or int(matched.sum()) > max_calls)
     if len(kept) < len(df):
         df = df.take(kept).reset_index(drop=True)
     # Calls the server sent that the filters exclude (not calls of the store outside them).
@@ -381,7 +395,17 @@ def fetch_history(
     hits = int((kept >= listed).sum())  # rows of the result that came from the store
     df.attrs["cache"] = cache_attrs(hits, listed, store)
     df.attrs["paging"] = read.paging
+    asked = {"since": since, "until": until, "status": status, "direction": direction}
+    asked.update(channel=channel, tag=tag, max_calls=max_calls)
+    provenance(df, client=client, price_unit=price_unit, asked=asked)
     if read.stopped is not None:
         stopped(read.stopped, finish(df, total=len(df), warn=False))
         raise read.stopped
-    return finish(df, total=len(df), found=found, cancelled=read.cancelled, warn=warn)
+    return finish(
+        df,
+        total=len(df),
+        found=found,
+        cancelled=read.cancelled,
+        stopped_at=max_calls if capped else None,
+        warn=warn,
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from ._html import CSS
 from ._job import FetchJob, FetchRequest
 from ._part import close_tree
 from ._query import QueryForm
-from ._results import ResultsView
+from ._results import CHARTS, ChartTab, ResultsView
 from ._run import RunControls
 
 __all__ = ["CallExplorer"]
@@ -32,7 +33,10 @@ class CallExplorer:
     ``client`` connects it to an account (the connection section then just says so);
     without one, the form asks for credentials (prefilled from ``APIFONICA_*``) or starts
     the bundled sandbox. ``rows`` is how many rows the table shows; ``workers`` is the
-    fetch verbs' ``workers=`` (a cancel stops them within a second).
+    fetch verbs' ``workers=`` (a cancel stops them within a second). ``tabs`` are the result
+    tabs (default :data:`~apifonica_nb.widgets.CHARTS`; each a
+    :class:`~apifonica_nb.widgets.ChartTab`, drawn when first shown). ``dashboard=True`` suits
+    a Voila page: exports go to the notebook's folder, with no Folder field and no server path.
 
     Every control is a public attribute (``since``, ``status``, ``sids``, ``fetch_button``,
     ``summary``, ``table``, ...), so the form works from plain Python too.
@@ -50,6 +54,8 @@ class CallExplorer:
         workers: int = 8,
         sandbox_calls: int = 500,
         sandbox_seed: int = 7,
+        tabs: Sequence[ChartTab] = CHARTS,
+        dashboard: bool = False,
     ) -> None:
         self._client = client
         self._workers = workers
@@ -58,8 +64,8 @@ class CallExplorer:
         )
         self._query = QueryForm()
         self._run = RunControls(self._query.cache)
-        self._export = ExportPanel()
-        self._results = ResultsView(rows, footer=self._export.children)
+        self._export = ExportPanel(folder_field=not dashboard)
+        self._results = ResultsView(rows, footer=self._export.children, tabs=tabs)
         self._job = FetchJob(self._work)
         #: The last DataFrame fetched (``None`` before the first fetch).
         self.frame: pd.DataFrame | None = None

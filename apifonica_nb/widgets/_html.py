@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 import plotly.io as pio
 
+from ..reporting import Kind, format_table, format_value
 from ..summary import Totals
 
 __all__ = ["CSS", "failures_html", "figure_output", "html_output", "summary_html", "table_html"]
@@ -29,7 +30,14 @@ CSS = """<style>
 .apifonica-explorer table.apifonica-fail td { white-space: normal; }
 .apifonica-explorer table thead th { position: sticky; top: 0;
   background: var(--jp-layout-color1, #fff); }
-.apifonica-explorer .apifonica-partial { color: var(--jp-warn-color1, #e65100); }
+.apifonica-explorer .apifonica-partial { color: var(--jp-warn-color0, #bf360c); font-weight: bold;
+  background: var(--jp-warn-color3, #fff3e0); border-left: 4px solid var(--jp-warn-color1, #e65100);
+  padding: 4px 8px; margin-top: 4px; white-space: normal; }
+.apifonica-explorer .apifonica-progress, .apifonica-explorer .apifonica-progress * {
+  white-space: normal; overflow: visible; text-overflow: clip; }
+.apifonica-explorer .apifonica-statuses .widget-checkbox { width: 11em; }
+.apifonica-explorer table.apifonica-calls td.num, .apifonica-explorer table.apifonica-calls th.num {
+  text-align: right; font-variant-numeric: tabular-nums; }
 .apifonica-explorer .apifonica-error { color: var(--jp-error-color1, #c62828); }
 </style>"""
 
@@ -47,6 +55,15 @@ _TABLE_FIRST = (
     "cost_eur",
     "tag",
 )
+# How the table shows the columns whose name does not say it (see reporting.format_table).
+_TABLE_KINDS: dict[str, Kind] = {
+    "cost_eur": "price",  # one call's amount: 4 decimals, not ten rows of 0.00
+    "price": "text",  # the raw value, in whatever unit the rule says
+    "duration": "count",
+    "timeout": "count",
+    "setup_seconds": "number",
+    "talk_seconds": "number",
+}
 _BOX = (
     '<div style="max-height: 20em; overflow: auto; border: 1px solid var(--jp-border-color2, '
     '#ddd)">{}</div>'
@@ -65,7 +82,12 @@ def table_html(df: pd.DataFrame, *, sort_by: str | None, ascending: bool, rows: 
     # What happened and what it cost first; the identifiers and raw fields after.
     first = [c for c in _TABLE_FIRST if c in shown.columns]
     shown = shown[first + [c for c in shown.columns if c not in first]]
-    table = shown.to_html(index=False, escape=True, na_rep="", border=0, classes="apifonica-calls")
+    zoned = {
+        str(c): f"{c} (UTC)" for c, t in shown.dtypes.items() if isinstance(t, pd.DatetimeTZDtype)
+    }
+    table = format_table(
+        shown, kinds=_TABLE_KINDS, labels=zoned, index=False, classes="apifonica-calls"
+    )
     order = "ascending" if ascending else "descending"
     by = f", sorted by {html.escape(str(sort_by))} ({order})" if view is not df else ""
     caption = f"<small>First {len(shown):,} of {len(df):,} rows{by}.</small>"
@@ -86,7 +108,7 @@ def summary_html(totals: Totals, *, note: str = "") -> str:
     rate = totals.answer_rate
     parts = [
         f"<b>{totals.calls:,}</b> calls",
-        f"total cost <b>{totals.cost_eur:,.2f} EUR</b>",
+        f"total cost <b>{format_value(totals.cost_eur, 'money')}</b>",
         (
             f"answer rate <b>{rate:.1%}</b> ({totals.answered:,} of {totals.finished:,} "
             "finished calls)"
@@ -96,8 +118,8 @@ def summary_html(totals: Totals, *, note: str = "") -> str:
         f"<b>{totals.failures:,}</b> failures",
     ]
     text = " · ".join(parts)
-    if note:
-        text += f' <span class="apifonica-partial">⚠ {html.escape(note)}</span>'
+    if note:  # on a line of its own, in bold: totals of a cut fetch must not pass for whole
+        text += f'<div class="apifonica-partial" role="alert">⚠ {html.escape(note)}</div>'
     return f'<div class="apifonica-summary">{text}</div>'
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import ipywidgets as widgets
 import pandas as pd
@@ -14,17 +15,38 @@ from ..summary import totals
 from ._html import failures_html, figure_output, html_output, summary_html, table_html
 from ._part import WIDE, Part
 
-__all__ = ["CHARTS", "ResultsView"]
+__all__ = ["CHARTS", "ChartTab", "ResultsView"]
 
-#: Tab title -> chart builder, one tab each.
-CHARTS: dict[str, Callable[[pd.DataFrame], go.Figure]] = {
-    "Calls by status": lambda df: charts.status_counts(df, freq="h"),
-    "Status timeline": charts.status_timeline,
-    "Durations": charts.duration_histogram,
-    "Cost by channel": charts.cost_by_channel,
-    "Cost over time": lambda df: charts.cost_over_time(df, freq="D"),
-    "Top destinations": lambda df: charts.cost_by_destination(df, top=10),
-}
+
+class ChartTab(NamedTuple):
+    """One tab of the explorer's results: its title and what it shows of a frame.
+
+    ``build`` returns a plotly figure, or HTML text (a table such as
+    :func:`apifonica_nb.reporting.format_table` makes).
+    """
+
+    title: str
+    build: Callable[[pd.DataFrame], go.Figure | str]
+
+
+#: The explorer's tabs, in order. Extend it (or pass ``tabs=`` to the explorer) to add one:
+#: ``CallExplorer(tabs=[*CHARTS, ChartTab("KPIs", lambda df: format_table(ap.kpis(df)))])``.
+CHARTS: tuple[ChartTab, ...] = (
+    ChartTab("Calls by status", charts.status_counts),  # buckets follow the span shown
+    ChartTab("Status timeline", charts.status_timeline),
+    ChartTab("Durations", charts.duration_histogram),
+    ChartTab("Cost by channel", charts.cost_by_channel),
+    ChartTab("Cost over time", charts.cost_over_time),
+    ChartTab("Top destinations", lambda df: charts.cost_by_destination(df, top=10)),
+)
+
+
+def _tab_output(tab: ChartTab, df: pd.DataFrame) -> dict[str, Any]:
+    try:
+        shown = tab.build(df)
+    except Exception as exc:  # one broken tab must not hide the others
+        return html_output(f"<i>Unavailable: {html.escape(str(exc))}</i>")
+    return html_output(shown) if isinstance(shown, str) else figure_output(shown)
 
 
 class ResultsView(Part):
@@ -33,7 +55,11 @@ class ResultsView(Part):
     ``footer`` widgets (the export row) are shown below them.
     """
 
-    def __init__(self, rows: int, footer: list[widgets.Widget]) -> None:
+    def __init__(
+        self, rows: int, footer: list[widgets.Widget], tabs: Sequence[ChartTab] = CHARTS
+    ) -> None:
+        self._tabs = tuple(ChartTab(*tab) for tab in tabs)
+        self._drawn: set[int] = set()  # tabs drawn for the frame shown
         self._frame: pd.DataFrame | None = None
         self._quiet = False
         self.summary = widgets.HTML("<i>Fetch to see calls.</i>")
@@ -49,8 +75,13 @@ class ResultsView(Part):
         self.table = widgets.HTML()
         for control in (self.sort_by, self.ascending, self.rows):
             control.observe(lambda _c: self.render_table(), names="value")
-        self.chart_outputs = {title: widgets.Output() for title in CHARTS}
-        self.charts = widgets.Tab(list(self.chart_outputs.values()), titles=tuple(CHARTS))
+        self.chart_outputs = {tab.title: widgets.Output() for tab in self._tabs}
+        self.charts = widgets.Tab(
+            list(self.chart_outputs.values()), titles=tuple(self.chart_outputs)
+        )
+        # A figure drawn in a hidden tab gets no size (an empty strip): draw each tab when it
+        # is shown, once per frame.
+        self.charts.observe(lambda _c: self.draw_selected(), names="selected_index")
         self.failures_table = widgets.HTML("<i>No failures.</i>")
         self.failures_box = widgets.Accordion([self.failures_table], titles=("Failures",))
         self.failures_box.selected_index = None
@@ -79,14 +110,21 @@ class ResultsView(Part):
         finally:
             self._quiet = False
         self.render_table()
-        for title, build in CHARTS.items():
-            try:
-                output = figure_output(build(df))
-            except Exception as exc:  # one broken chart must not hide the others
-                output = html_output(f"<i>Chart unavailable: {html.escape(str(exc))}</i>")
-            self.chart_outputs[title].outputs = (output,)
+        self._drawn = set()
+        for output in self.chart_outputs.values():
+            output.outputs = ()
+        self.draw_selected()
         self.failures_table.value = failures_html(failures)
         self.failures_box.set_title(0, f"Failures ({len(failures):,})")
+
+    def draw_selected(self) -> None:
+        """Draw the selected tab for the shown frame, unless it is drawn already."""
+        index = self.charts.selected_index
+        if self._frame is None or index is None or index in self._drawn:
+            return
+        self._drawn.add(index)
+        tab = self._tabs[index]
+        self.chart_outputs[tab.title].outputs = (_tab_output(tab, self._frame),)
 
     def render_table(self) -> None:
         """Render the table of the shown frame with the current sort and row count."""
