@@ -15,7 +15,6 @@ is silent, and :mod:`apifonica_nb.sandbox.data` for the synthetic account).
 
 from __future__ import annotations
 
-import atexit
 import base64
 import collections
 import datetime as dt
@@ -26,13 +25,13 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
+from apifonica_nb.sandbox.backends import CHILDREN, LocalBackend, ProcessBackend, drain, epoch
 from apifonica_nb.sandbox.generate import generate_account
 from apifonica_nb.sandbox.server import SandboxApp, ServerThread, normalize_faults
 
@@ -47,19 +46,6 @@ TOKEN_ENV = "APIFONICA_NB_SANDBOX_TOKEN"
 _STARTUP_TIMEOUT = 60.0
 
 
-def _epoch(now: dt.datetime | str | None) -> float | None:
-    """Turn a clock value into epoch seconds (a naive datetime is taken as UTC)."""
-    if now is None:
-        return None
-    if isinstance(now, str):
-        now = dt.datetime.fromisoformat(now.strip())
-    if not isinstance(now, dt.datetime):
-        raise TypeError(f"now must be a datetime, an ISO 8601 string or None, not {now!r}")
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=dt.UTC)
-    return now.timestamp()
-
-
 def _url_host(host: str) -> str:
     """Return the host to put in URLs for a bind address (a wildcard means loopback)."""
     if host in ("", "0.0.0.0"):
@@ -67,97 +53,6 @@ def _url_host(host: str) -> str:
     if host == "::":
         return "[::1]"
     return f"[{host}]" if ":" in host else host
-
-
-class _Local:
-    """Backend of a sandbox served from a thread of this process."""
-
-    def __init__(self, app: SandboxApp, server: ServerThread) -> None:
-        self.app = app
-        self.server = server
-
-    def state(self) -> dict[str, Any]:
-        return self.app.state()
-
-    def change(self, **change: Any) -> None:
-        if "latency" in change:
-            self.app.latency = change["latency"]
-        if "faults" in change:
-            self.app.faults = change["faults"]
-        if "now" in change:
-            self.app.set_clock(_epoch(change["now"]))
-        if change.get("reset_request_count"):
-            self.app.reset_request_count()
-
-    def request_count(self) -> int:
-        return self.app.request_count
-
-    def stop(self) -> None:
-        self.server.stop()
-
-
-class _Subprocess:
-    """Backend of a sandbox served by ``python -m apifonica_nb.sandbox`` in a child process."""
-
-    def __init__(self, proc: subprocess.Popen[bytes], url: str, auth: str) -> None:
-        self.proc = proc
-        self._state_url = url.rsplit("/v2", 1)[0] + "/_sandbox/state"
-        self._auth = auth
-        # Loopback only: never send the admin request through a configured HTTP proxy.
-        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-    def _call(self, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        request = urllib.request.Request(
-            self._state_url,
-            data=None if body is None else json.dumps(body).encode(),
-            method="GET" if body is None else "POST",
-            headers={"Authorization": self._auth, "Content-Type": "application/json"},
-        )
-        with self._opener.open(request, timeout=30) as response:
-            return dict(json.loads(response.read()))
-
-    def state(self) -> dict[str, Any]:
-        return self._call()
-
-    def change(self, **change: Any) -> None:
-        if "now" in change:
-            epoch = _epoch(change["now"])
-            change["now"] = (
-                None if epoch is None else dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat()
-            )
-        self._call(change)
-
-    def request_count(self) -> int:
-        return int(self.state()["request_count"])
-
-    def stop(self) -> None:
-        _CHILDREN.discard(self)
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()  # stderr is closed by its drain thread at EOF
-
-
-#: Sandbox processes still running; stopped at interpreter exit so none is left orphaned.
-_CHILDREN: set[_Subprocess] = set()
-
-
-@atexit.register
-def _stop_children() -> None:
-    for child in list(_CHILDREN):
-        child.stop()
-
-
-def _drain(pipe: IO[bytes], keep: collections.deque[bytes]) -> None:
-    """Keep the last lines a child writes to stderr, until it exits, then close the pipe."""
-    with pipe:
-        for line in pipe:
-            keep.append(line)
 
 
 class Sandbox:
@@ -176,7 +71,7 @@ class Sandbox:
         auth_token: str,
         call_sids: list[str],
         example_call_sid: str,
-        backend: _Local | _Subprocess,
+        backend: LocalBackend | ProcessBackend,
     ) -> None:
         self.url = url
         self.account_sid = account_sid
@@ -187,7 +82,7 @@ class Sandbox:
         self._stopped = False
 
     def __repr__(self) -> str:
-        mode = "process" if isinstance(self._backend, _Subprocess) else "thread"
+        mode = "process" if isinstance(self._backend, ProcessBackend) else "thread"
         state = "stopped" if self._stopped else mode
         return (
             f"Sandbox(url={self.url!r}, account_sid={self.account_sid!r}, auth_token='***', "
@@ -199,12 +94,12 @@ class Sandbox:
     @property
     def process(self) -> bool:
         """Whether the server runs in a child process (``start(process=True)``)."""
-        return isinstance(self._backend, _Subprocess)
+        return isinstance(self._backend, ProcessBackend)
 
     @property
     def pid(self) -> int:
         """Process id of the server (this process for a thread sandbox)."""
-        return self._backend.proc.pid if isinstance(self._backend, _Subprocess) else os.getpid()
+        return self._backend.proc.pid if isinstance(self._backend, ProcessBackend) else os.getpid()
 
     @property
     def request_count(self) -> int:
@@ -299,7 +194,7 @@ def start(
     :data:`~apifonica_nb.sandbox.server.FAULT_DEFAULTS`, e.g. ``{"error_rate": 0.1}``, or
     ``{"arrivals_per_page": 3}`` for a history whose pages overlap by three calls.
     """
-    frozen = _epoch(now)
+    frozen = epoch(now)
     faults = normalize_faults(faults)
     if process:
         return _start_process(
@@ -325,7 +220,7 @@ def start(
         auth_token=account.auth_token,
         call_sids=account.call_sids,
         example_call_sid=account.example_call_sid,
-        backend=_Local(app, server),
+        backend=LocalBackend(app, server),
     )
 
 
@@ -373,7 +268,7 @@ def _start_process(
     assert proc.stdout is not None and proc.stderr is not None
     errors: collections.deque[bytes] = collections.deque(maxlen=40)
     # Drain stderr for the child's whole life, so it can never block on a full pipe.
-    threading.Thread(target=_drain, args=(proc.stderr, errors), daemon=True).start()
+    threading.Thread(target=drain, args=(proc.stderr, errors), daemon=True).start()
     with selectors.DefaultSelector() as selector:
         selector.register(proc.stdout, selectors.EVENT_READ)
         ready = selector.select(timeout=_STARTUP_TIMEOUT)
@@ -387,8 +282,8 @@ def _start_process(
         raise RuntimeError(f"the sandbox process did not start: {detail or 'no output'}")
     info = json.loads(line)
     creds = f"{info['account_sid']}:{info['auth_token']}".encode()
-    backend = _Subprocess(proc, info["url"], "Basic " + base64.b64encode(creds).decode())
-    _CHILDREN.add(backend)
+    backend = ProcessBackend(proc, info["url"], "Basic " + base64.b64encode(creds).decode())
+    CHILDREN.add(backend)
     return Sandbox(
         url=info["url"],
         account_sid=info["account_sid"],
