@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from apifonica_nb.sandbox.backends import CHILDREN, LocalBackend, ProcessBackend, drain, epoch
 from apifonica_nb.sandbox.generate import generate_account
+from apifonica_nb.sandbox.ratelimit import check_rate_limit
 from apifonica_nb.sandbox.server import SandboxApp, ServerThread, normalize_faults
 
 if TYPE_CHECKING:
@@ -107,7 +108,7 @@ class Sandbox:
         return self._backend.request_count()
 
     def reset_request_count(self) -> None:
-        """Set the request counter back to zero."""
+        """Set the request counter, :attr:`rate_limited` and :attr:`early_requests` to zero."""
         self._backend.change(reset_request_count=True)
 
     @property
@@ -140,6 +141,28 @@ class Sandbox:
     @now.setter
     def now(self, value: dt.datetime | str | None) -> None:
         self._backend.change(now=value)
+
+    @property
+    def rate_limit(self) -> float | None:
+        """Requests per second each account may make (None: no limit)."""
+        return self._backend.state()["rate_limit"]
+
+    def set_rate_limit(self, rate: float | None, *, burst: float | None = None) -> None:
+        """Change the rate limit now: ``rate`` requests per second per account, ``burst`` at
+        once (default: one second's worth); ``None`` lifts it. Beyond it: 429, Retry-After."""
+        rate, burst = check_rate_limit(rate, burst)
+        self._backend.change(rate_limit={"rate": rate, "burst": burst})
+
+    @property
+    def rate_limited(self) -> int:
+        """429s the rate limit answered since the last :meth:`reset_request_count`."""
+        return int(self._backend.state()["rate_limited"])
+
+    @property
+    def early_requests(self) -> int:
+        """Requests that arrived while their account had been told to wait (by a 429's
+        Retry-After, the limit's or an injected one), since the last reset."""
+        return int(self._backend.state()["early_requests"])
 
     def client(self, **kwargs: Any) -> Client:
         """Return an :class:`apifonica_nb.Client` for this sandbox (keyword arguments pass on)."""
@@ -176,6 +199,8 @@ def start(
     seed: int = DEFAULT_SEED,
     latency: float = 0.0,
     faults: Mapping[str, Any] | None = None,
+    rate_limit: float | None = None,
+    burst: float | None = None,
     now: dt.datetime | str | None = None,
     host: str = "127.0.0.1",
     port: int = 0,
@@ -193,15 +218,20 @@ def start(
     of :data:`~apifonica_nb.sandbox.server.FAULT_RATES` and the options of
     :data:`~apifonica_nb.sandbox.server.FAULT_DEFAULTS`, e.g. ``{"error_rate": 0.1}``, or
     ``{"arrivals_per_page": 3}`` for a history whose pages overlap by three calls.
+    ``rate_limit`` (requests per second per account, ``burst`` at once; default one second's
+    worth) is enforced with a token bucket: beyond it, 429 with ``Retry-After`` (the seconds
+    until the next token); :meth:`Sandbox.set_rate_limit` changes it while it runs.
     """
     frozen = epoch(now)
     faults = normalize_faults(faults)
+    limit = check_rate_limit(rate_limit, burst)
     if process:
         return _start_process(
             calls=calls,
             seed=seed,
             latency=latency,
             faults=faults,
+            limit=limit,
             frozen=frozen,
             host=host,
             port=port,
@@ -213,6 +243,7 @@ def start(
         calls=calls, seed=seed, anchor=anchor, account_sid=account_sid, auth_token=auth_token
     )
     app = SandboxApp(account, latency=latency, faults=faults, fault_seed=seed, now=frozen)
+    app.limiter.set(*limit)
     server = ServerThread(app, host=host, port=port)
     return Sandbox(
         url=f"http://{_url_host(host)}:{server.port}/v2",
@@ -240,6 +271,7 @@ def _start_process(
     seed: int,
     latency: float,
     faults: dict[str, Any],
+    limit: tuple[float | None, float | None],
     frozen: float | None,
     host: str,
     port: int,
@@ -252,6 +284,8 @@ def _start_process(
     cmd += ["--latency", repr(float(latency))]
     if faults:
         cmd += ["--faults", json.dumps(faults)]
+    if limit[0] is not None:
+        cmd += ["--rate-limit", repr(limit[0]), "--burst", repr(limit[1])]
     if frozen is not None:
         cmd += ["--now", dt.datetime.fromtimestamp(frozen, dt.UTC).isoformat()]
     if account_sid:

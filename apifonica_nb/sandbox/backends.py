@@ -50,6 +50,9 @@ class LocalBackend:
             self.app.faults = change["faults"]
         if "now" in change:
             self.app.set_clock(epoch(change["now"]))
+        if "rate_limit" in change:
+            limit = change["rate_limit"]
+            self.app.limiter.set(limit["rate"], limit["burst"])
         if change.get("reset_request_count"):
             self.app.reset_request_count()
 
