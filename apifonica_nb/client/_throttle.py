@@ -39,6 +39,8 @@ __all__ = ["Throttle", "check_max_rate"]
 BETA = 0.9
 #: CUBIC's growth constant, relative to the rate of the cut (per second cubed).
 GROWTH = 0.1
+#: The same beyond the rate of the cut: slower, so that probing for more costs few 429s.
+PROBE = 0.01
 #: Seconds within which a second cut needs a heavy share of refusals.
 CUT_GAP = 2.0
 #: The window, in seconds, over which the accepted rate and the current rate are measured.
@@ -84,6 +86,8 @@ class Throttle:
         self._refused: collections.deque[float] = collections.deque()
         self._accepted_since = 0
         self._refused_since = 0
+        #: When the first answer to a request sent since the last cut came.
+        self._first_fresh: float | None = None
         self._answers: collections.deque[float] = collections.deque()
         self._started: float | None = None
         #: How many times a 429 cut the rate so far.
@@ -136,6 +140,8 @@ class Throttle:
             if not self.adaptive:
                 return
             fresh = sent >= self._cut_at  # sent at the current rate, not before the last cut
+            if fresh and self._first_fresh is None:
+                self._first_fresh = now
             if fresh and refused:
                 self._refused_since += 1
                 self._refused.append(now)
@@ -156,7 +162,9 @@ class Throttle:
             return None
         ceiling = self._ceiling
         k = ((1.0 - BETA) / GROWTH) ** (1.0 / 3.0)
-        grown = ceiling * (1.0 + GROWTH * (now - self._cut_at - k) ** 3)
+        t = now - self._cut_at - k
+        # Back to the ceiling quickly; beyond it, probe slowly (each probe costs a refusal).
+        grown = ceiling * (1.0 + (GROWTH if t < 0 else PROBE) * t**3)
         # Past the ceiling, grow only while the workers use the rate (no burst after a pause).
         used = 2.0 * len(self._answers) / WINDOW
         return max(MIN_RATE, min(grown, max(ceiling, used)))
@@ -176,14 +184,7 @@ class Throttle:
         probing = current is not None and self._ceiling is not None and current >= self._ceiling
         if self._ceiling is not None and not (heavy or probing or since >= CUT_GAP):
             return  # below the last limit found, and rare: a stray 429, not a lower limit
-        _prune(self._accepted, now - WINDOW)
-        _prune(self._refused, now - WINDOW)
-        window = max(min(WINDOW, since), 0.05)
-        n_ok, n_refused = len(self._accepted), len(self._refused)
-        # Refusing a few, the server is at its limit near the rate sent; refusing many, the
-        # rate it accepts is its limit.
-        few = n_refused < 0.1 * (n_ok + n_refused)
-        accepted = (n_ok + (n_refused if few else 0)) / window if n_ok else None
+        accepted = self._accepted_rate(now)
         if accepted is None and current is None:
             return  # nothing accepted yet to learn a rate from: the gate alone holds them
         ceiling = min(r for r in (accepted, current) if r is not None)
@@ -191,8 +192,31 @@ class Throttle:
         self._cut_at = now
         self._accepted.clear()
         self._refused.clear()
+        self._first_fresh = None
         self._accepted_since = self._refused_since = 0
         self.cuts += 1
+
+    def _accepted_rate(self, now: float) -> float | None:
+        """The rate the server accepted requests sent since the last cut, over the last
+        second (None: too few answers to tell).
+
+        Measured from the first of those answers, not from the cut: the answers of the first
+        round trip after it belong to requests sent before. Refusing a few, the server is at
+        its limit near the rate sent; refusing many, the rate it accepts is its limit.
+        """
+        _prune(self._accepted, now - WINDOW)
+        _prune(self._refused, now - WINDOW)
+        n_ok, n_refused = len(self._accepted), len(self._refused)
+        if self._first_fresh is None or n_ok < 2:
+            return None
+        start = max(self._first_fresh, now - WINDOW)
+        span = now - start
+        if span < 0.05:
+            return None
+        few = n_refused < 0.1 * (n_ok + n_refused)
+        n = n_ok + (n_refused if few else 0)
+        # From the first answer, n answers span n - 1 intervals.
+        return (n - 1 if start == self._first_fresh else n) / span
 
 
 def _prune(times: collections.deque[float], before: float) -> None:
