@@ -9,13 +9,13 @@ client's one :class:`Throttle` before it is sent and tells it how it was answere
 - **The rate.** Unpaced at first (the workers' number is the only limit). The first 429 starts
   a client-side token bucket (requests leave one at a time, ``1/rate`` apart) whose rate
   follows the server's answers, as TCP's congestion control and the AWS SDKs' "adaptive"
-  retry mode do: a 429 cuts the rate to ``BETA`` times the rate the server *accepted* over
-  the last second (what its limit is, once it refuses some); then the rate grows back along
-  a cubic curve (CUBIC, RFC 9438): quickly to just under the rate of the cut, flat near it,
-  and faster again beyond it, probing for more. Only a 429 to a request sent after the last
-  cut cuts again (the others were sent at the old rate), and within ``CUT_GAP`` seconds of
-  it only when the server refuses a quarter of the requests or more (a lower limit), so a
-  stray 429 costs one cut, not a collapse.
+  retry mode do: a 429 cuts the rate to ``BETA`` times the *ceiling*, the rate the server
+  accepted over the last second (its limit, once it refuses some); then the rate grows back
+  along a cubic curve (CUBIC, RFC 9438): quickly to the ceiling, flat near it, then slowly
+  beyond it, probing for more. Only a 429 to a request sent after the last cut can cut again
+  (the others were sent at the old rate), and below the ceiling only when the server refuses
+  a fifth of the requests (a lower limit): a stray 429 there costs nothing. A 429 with
+  ``Retry-After: 0`` asks for no wait: it is retried at once and slows nothing.
 - **The cap.** ``max_rate`` requests per second is never exceeded, whatever the server says.
 
 ``adaptive=False`` leaves the gate and the rate out (each request honours its own 429s, as
@@ -41,8 +41,6 @@ BETA = 0.9
 GROWTH = 0.1
 #: The same beyond the rate of the cut: slower, so that probing for more costs few 429s.
 PROBE = 0.01
-#: Seconds within which a second cut needs a heavy share of refusals.
-CUT_GAP = 2.0
 #: The window, in seconds, over which the accepted rate and the current rate are measured.
 WINDOW = 1.0
 #: The slowest the adaptive rate goes (requests per second).
@@ -83,7 +81,6 @@ class Throttle:
         self._ceiling: float | None = None
         self._cut_at = -math.inf
         self._accepted: collections.deque[float] = collections.deque()
-        self._refused: collections.deque[float] = collections.deque()
         self._accepted_since = 0
         self._refused_since = 0
         #: When the first answer to a request sent since the last cut came.
@@ -107,11 +104,7 @@ class Throttle:
     def current_rate(self) -> float | None:
         """Answers per second over the last second (None before the first answer)."""
         with self._lock:
-            now = self._clock()
-            if self._started is None or not self._answers:
-                return None
-            _prune(self._answers, now - WINDOW)
-            return len(self._answers) / max(min(WINDOW, now - self._started), 0.05)
+            return self._answer_rate(self._clock())
 
     def before_send(self, stop: Stop) -> float | None:
         """Wait until the gate is open and the rate allows a request; return the send time,
@@ -144,7 +137,6 @@ class Throttle:
                 self._first_fresh = now
             if fresh and refused:
                 self._refused_since += 1
-                self._refused.append(now)
             elif fresh:
                 self._accepted_since += 1
                 self._accepted.append(now)
@@ -176,48 +168,51 @@ class Throttle:
         return rate
 
     def _maybe_cut(self, now: float) -> None:
-        """Cut the rate after a 429 to a request sent since the last cut, if it is due."""
-        since = now - self._cut_at
+        """Cut the rate after a 429 to a request sent since the last cut, if it is due.
+
+        Due: the first 429, one while probing past the last limit found, or a fifth of the
+        requests refused (a lower limit). A rare 429 below the last limit is a stray one.
+        The new ceiling: the rate the server accepted (its limit, once it refuses some), at
+        most the rate sent.
+        """
         refused, total = self._refused_since, self._refused_since + self._accepted_since
-        heavy = refused >= 3 and refused >= 0.1 * total
+        heavy = refused >= 5 and refused >= 0.2 * total
         current = self._adaptive_rate(now)
         probing = current is not None and self._ceiling is not None and current >= self._ceiling
-        if self._ceiling is not None and not (heavy or probing or since >= CUT_GAP):
-            return  # below the last limit found, and rare: a stray 429, not a lower limit
+        if self._ceiling is not None and not (heavy or probing):
+            return
+        _prune(self._accepted, now - WINDOW)
+        sent = current if current is not None else self._answer_rate(now)
         accepted = self._accepted_rate(now)
-        if accepted is None and current is None:
-            return  # nothing accepted yet to learn a rate from: the gate alone holds them
-        ceiling = min(r for r in (accepted, current) if r is not None)
+        ceiling = sent if accepted is None or sent is None else min(sent, accepted)
+        if ceiling is None:
+            return  # nothing answered yet to learn a rate from: the gate alone holds them
         self._ceiling = max(MIN_RATE, ceiling)
         self._cut_at = now
         self._accepted.clear()
-        self._refused.clear()
         self._first_fresh = None
         self._accepted_since = self._refused_since = 0
         self.cuts += 1
+
+    def _answer_rate(self, now: float) -> float | None:
+        if self._started is None or not self._answers:
+            return None
+        _prune(self._answers, now - WINDOW)
+        return len(self._answers) / max(min(WINDOW, now - self._started), 0.05)
 
     def _accepted_rate(self, now: float) -> float | None:
         """The rate the server accepted requests sent since the last cut, over the last
         second (None: too few answers to tell).
 
         Measured from the first of those answers, not from the cut: the answers of the first
-        round trip after it belong to requests sent before. Refusing a few, the server is at
-        its limit near the rate sent; refusing many, the rate it accepts is its limit.
+        round trip after it belong to requests sent before.
         """
-        _prune(self._accepted, now - WINDOW)
-        _prune(self._refused, now - WINDOW)
-        n_ok, n_refused = len(self._accepted), len(self._refused)
+        n_ok = len(self._accepted)
         if self._first_fresh is None or n_ok < 2:
             return None
         start = max(self._first_fresh, now - WINDOW)
         span = now - start
-        if span < 0.05:
-            return None
-        few = n_refused < 0.1 * (n_ok + n_refused)
-        n = n_ok + (n_refused if few else 0)
-        # From the first answer, n answers span n - 1 intervals.
-        return (n - 1 if start == self._first_fresh else n) / span
-
+        return n_ok / span if span >= 0.05 else None
 
 def _prune(times: collections.deque[float], before: float) -> None:
     while times and times[0] < before:

@@ -176,7 +176,8 @@ class Transport:
             verdict = self._judge(got, url=url, what=what, attempts=attempts)
             if isinstance(got, Answer):
                 honoured = verdict.wait if verdict.retry else None
-                refused = got.error_status() == 429
+                # "Retry-After: 0" asks for no wait: a stray 429, not the account's limit.
+                refused = got.error_status() == 429 and verdict.wait != 0
                 throttle.after_answer(sent, refused=refused, retry_after=honoured)
             retry_next = _increment(retry, url, verdict.error) if verdict.retry else None
             if retry_next is None:
