@@ -214,6 +214,7 @@ class Throttle:
         span = now - start
         return n_ok / span if span >= 0.05 else None
 
+
 def _prune(times: collections.deque[float], before: float) -> None:
     while times and times[0] < before:
         times.popleft()
