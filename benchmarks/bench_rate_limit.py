@@ -39,6 +39,7 @@ from typing import Any
 import _common
 
 LIMIT = 50.0
+CASES = ("limit", "halved", "free", "history")
 
 
 class Sampler:
@@ -141,7 +142,16 @@ def run_case(
     }
 
 
-def row(case: str, client: str, r: dict[str, Any], limit: float | None, ratio: str) -> list[Any]:
+def versus(results: dict[str, dict[str, Any]], r: dict[str, Any]) -> str:
+    """The time ratio to the fixed workers, when they fetched every call ("lost" if not)."""
+    base = results["fixed 8 workers"]
+    if base["error"] or base["failed"] or base["unique"] < base["wanted"]:
+        return "base lost calls"
+    return _common.ratio(base["took"], r["took"])
+
+
+def row(case: str, client: str, r: dict[str, Any], ratio: str) -> list[Any]:
+    """One line of the table."""
     pct = f"{100 * r['accepted'] / r['allowed']:.0f}%" if r["allowed"] else "n/a"
     lost = r["wanted"] - r["unique"]
     note = f"{r['failed']} failed" if r["failed"] else ""
@@ -164,88 +174,72 @@ def row(case: str, client: str, r: dict[str, Any], limit: float | None, ratio: s
     ]
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark and print the table."""
-    p = _common.parser(__doc__)
-    p.add_argument("--sids", type=int, help="SIDs under the limit (default 2000)")
-    p.add_argument("--history", type=int, help="calls in the history account (default 20000)")
-    p.add_argument("--latency", type=float, default=0.02, help="sandbox seconds per request")
-    args = p.parse_args(argv)
+def fetch_calls_case(
+    sb: Any, case: str, sids: list[str], *, halve_after: float | None
+) -> list[list[Any]]:
+    """``fetch_calls`` of ``sids`` under the limit: the fixed workers, then the adaptive client."""
+    import apifonica_nb as ap
 
+    results = {}
+    for label, adaptive in (("fixed 8 workers", False), ("adaptive", True)):
+        client = sb.client(adaptive=adaptive)
+        results[label] = run_case(
+            sb,
+            lambda c=client: ap.fetch_calls(sids, client=c, progress=False, cache=False),
+            limit=LIMIT,
+            wanted=len(sids),
+            halve_after=halve_after,
+        )
+        client.close()
+    return [row(case, label, r, versus(results, r)) for label, r in results.items()]
+
+
+def free_case(sb: Any, sids: list[str], runs: int) -> list[list[Any]]:
+    """No limit: the fixed workers and the default client against a sequential loop, medians."""
     import requests
 
     import apifonica_nb as ap
 
-    n = args.sids or (100 if args.quick else 2000)
-    n_halved = max(n // 2, 60)
-    n_free = 60 if args.quick else 600
-    n_history = args.history or (400 if args.quick else 20_000)
-    halve_after = 1.0 if args.quick else 8.0
-    free_runs = 1 if args.quick else 3
-    print(_common.machine())
-    print(
-        f"sandbox in its own process, {args.latency * 1000:.0f} ms per request, "
-        f"rate limit {LIMIT:g} requests/s per account (burst {LIMIT:g})"
+    sb.set_rate_limit(None)
+    session = requests.Session()
+    auth = (sb.account_sid, sb.auth_token)
+    base_url = f"{sb.url}/accounts/{sb.account_sid}/calls/"
+    loop_s = statistics.median(
+        _common.timed(lambda: [session.get(base_url + s, auth=auth).json() for s in sids])[0]
+        for _ in range(runs)
     )
-    rows: list[list[Any]] = []
-    with _common.sandbox_process(max(n, n_free), latency=args.latency) as sb:
-        sids = list(sb.call_sids[:n])
-        cases = (("limit 50/s", n, None), ("halved 50->25", n_halved, halve_after))
-        for case, count, halve in cases:
-            asked = sids[:count]
-            results = {}
-            for label, adaptive in (("fixed 8 workers", False), ("adaptive", True)):
-                client = sb.client(adaptive=adaptive)
-                results[label] = run_case(
+    session.close()
+    n = len(sids)
+    rows = [
+        [
+            *("no limit", "sequential requests loop", f"{n / loop_s:.1f}", "n/a"),
+            *("0.0%", f"{loop_s:.1f}", f"{n}/{n}", "", "1.0x", "-"),
+        ]
+    ]
+    for label, adaptive in (("fixed 8 workers", False), ("adaptive", True)):
+        results = []
+        for _ in range(runs):
+            client = sb.client(adaptive=adaptive)
+            results.append(
+                run_case(
                     sb,
-                    lambda c=client, a=asked: ap.fetch_calls(
-                        a, client=c, progress=False, cache=False
-                    ),
-                    limit=LIMIT,
-                    wanted=count,
-                    halve_after=halve,
+                    lambda c=client: ap.fetch_calls(sids, client=c, progress=False, cache=False),
+                    limit=None,
+                    wanted=n,
                 )
-                client.close()
-            base = results["fixed 8 workers"]["took"]
-            for label, r in results.items():
-                rows.append(row(case, label, r, LIMIT, _common.ratio(base, r["took"])))
+            )
+            client.close()
+        r = sorted(results, key=lambda x: x["took"])[len(results) // 2]
+        rows.append(row("no limit", label, r, _common.ratio(loop_s, r["took"])))
+    return rows
 
-        # No limit: the default client against a sequential requests loop, medians.
-        free = list(sb.call_sids[:n_free])
-        session = requests.Session()
-        auth = (sb.account_sid, sb.auth_token)
-        base_url = f"{sb.url}/accounts/{sb.account_sid}/calls/"
-        sb.set_rate_limit(None)
-        loop_s = statistics.median(
-            _common.timed(lambda: [session.get(base_url + s, auth=auth).json() for s in free])[0]
-            for _ in range(free_runs)
-        )
-        session.close()
-        rows.append(
-            [
-                *("no limit", "sequential requests loop", f"{n_free / loop_s:.1f}", "n/a"),
-                *("0.0%", f"{loop_s:.1f}", f"{n_free}/{n_free}", "", "1.0x", "-"),
-            ]
-        )
-        for label, adaptive in (("fixed 8 workers", False), ("adaptive", True)):
-            runs = []
-            for _ in range(free_runs):
-                client = sb.client(adaptive=adaptive)
-                runs.append(
-                    run_case(
-                        sb,
-                        lambda c=client: ap.fetch_calls(
-                            free, client=c, progress=False, cache=False
-                        ),
-                        limit=None,
-                        wanted=n_free,
-                    )
-                )
-                client.close()
-            r = sorted(runs, key=lambda x: x["took"])[len(runs) // 2]
-            rows.append(row("no limit", label, r, None, _common.ratio(loop_s, r["took"])))
 
-    with _common.sandbox_process(n_history, latency=args.latency) as sb:
+def history_case(n_calls: int, latency: float) -> list[list[Any]]:
+    """``fetch_history`` of an ``n_calls`` account under the limit, both clients."""
+    import apifonica_nb as ap
+
+    rows = []
+    with _common.sandbox_process(n_calls, latency=latency) as sb:
         results = {}
         for label, adaptive in (("fixed 8 workers", False), ("adaptive", True)):
             client = sb.client(adaptive=adaptive)
@@ -253,16 +247,48 @@ def main(argv: list[str] | None = None) -> int:
                 sb,
                 lambda c=client: ap.fetch_history(client=c, progress=False, cache=False),
                 limit=LIMIT,
-                wanted=n_history,
+                wanted=len(sb.call_sids),
             )
             client.close()
-        base = results["fixed 8 workers"]["took"]
         for label, r in results.items():
-            case = f"history {n_history:,}"
-            rows.append(row(case, label, r, LIMIT, _common.ratio(base, r["took"])))
+            rows.append(row(f"history {n_calls:,}", label, r, versus(results, r)))
+    return rows
 
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print the table."""
+    p = _common.parser(__doc__)
+    p.add_argument("--sids", type=int, help="SIDs under the limit (default 2000)")
+    p.add_argument("--history", type=int, help="calls in the history account (default 20000)")
+    p.add_argument("--latency", type=float, default=0.02, help="sandbox seconds per request")
+    p.add_argument(
+        "--cases", nargs="*", choices=CASES, default=list(CASES), help="cases to run (all)"
+    )
+    args = p.parse_args(argv)
+
+    n = args.sids or (100 if args.quick else 2000)
+    n_halved = max(n // 2, 60)
+    n_free = 60 if args.quick else 600
+    n_history = args.history or (400 if args.quick else 20_000)
+    print(_common.machine())
+    print(
+        f"sandbox in its own process, {args.latency * 1000:.0f} ms per request, "
+        f"rate limit {LIMIT:g} requests/s per account (burst {LIMIT:g})"
+    )
+    rows: list[list[Any]] = []
+    with _common.sandbox_process(max(n, n_free), latency=args.latency) as sb:
+        sids = list(sb.call_sids)
+        if "limit" in args.cases:
+            rows += fetch_calls_case(sb, "limit 50/s", sids[:n], halve_after=None)
+        if "halved" in args.cases:
+            halve_after = 1.0 if args.quick else 8.0
+            rows += fetch_calls_case(sb, "halved 50->25", sids[:n_halved], halve_after=halve_after)
+        if "free" in args.cases:
+            rows += free_case(sb, sids[:n_free], 1 if args.quick else 3)
+    if "history" in args.cases:
+        rows += history_case(n_history, args.latency)
     _common.print_table(
-        "fetch under a rate limit (ratio: time of the row's baseline / time; no limit: medians)",
+        "fetch under a rate limit (ratio: the baseline's time / the row's; no limit: medians)",
         [
             "case",
             "client",
