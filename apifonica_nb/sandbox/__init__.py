@@ -61,7 +61,8 @@ class Sandbox:
 
     ``url`` is the base URL for ``Client(base_url=...)``; ``call_sids`` lists every call of the
     account, newest first; ``example_call_sid`` is the vendor's documented example call (the
-    oldest). ``latency``, ``faults`` and ``now`` can be changed while it runs.
+    oldest). ``latency``, ``faults``, ``now`` and the rate limit (:meth:`set_rate_limit`) can be
+    changed while it runs.
     """
 
     def __init__(
