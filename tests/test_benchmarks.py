@@ -28,6 +28,7 @@ SCRIPTS = {
     "bench_charts.py": "JSON kB",
     "bench_explorer.py": "median s",
     "bench_family.py": "requests",
+    "bench_rate_limit.py": "% of limit",
 }
 
 
