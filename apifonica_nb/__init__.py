@@ -20,6 +20,7 @@ from .connect import connect
 from .fetch import fetch_call, fetch_calls, fetch_history
 from .frame import CALL_DTYPES, calls_to_frame
 from .reporting import report
+from .summary import concurrency, cost_anomalies, kpis
 
 __version__ = "0.1.0"
 
@@ -30,11 +31,14 @@ __all__ = [
     "cache",
     "calls_to_frame",
     "charts",
+    "concurrency",
     "connect",
+    "cost_anomalies",
     "errors",
     "fetch_call",
     "fetch_calls",
     "fetch_history",
+    "kpis",
     "report",
     "sandbox",
     "summary",

@@ -35,6 +35,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from apifonica_nb.sandbox.generate import generate_account
 from apifonica_nb.sandbox.server import SandboxApp, ServerThread, normalize_faults
+from apifonica_nb.sandbox.values import _epoch, _url_host
 
 if TYPE_CHECKING:
     from apifonica_nb.client import Client
@@ -45,28 +46,6 @@ DEFAULT_SEED = 7
 #: Environment variable that hands an auth-token override to a sandbox subprocess (never argv).
 TOKEN_ENV = "APIFONICA_NB_SANDBOX_TOKEN"
 _STARTUP_TIMEOUT = 60.0
-
-
-def _epoch(now: dt.datetime | str | None) -> float | None:
-    """Turn a clock value into epoch seconds (a naive datetime is taken as UTC)."""
-    if now is None:
-        return None
-    if isinstance(now, str):
-        now = dt.datetime.fromisoformat(now.strip())
-    if not isinstance(now, dt.datetime):
-        raise TypeError(f"now must be a datetime, an ISO 8601 string or None, not {now!r}")
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=dt.UTC)
-    return now.timestamp()
-
-
-def _url_host(host: str) -> str:
-    """Return the host to put in URLs for a bind address (a wildcard means loopback)."""
-    if host in ("", "0.0.0.0"):
-        return "127.0.0.1"
-    if host == "::":
-        return "[::1]"
-    return f"[{host}]" if ":" in host else host
 
 
 class _Local:
@@ -287,6 +266,7 @@ def start(
     process: bool = False,
     account_sid: str | None = None,
     auth_token: str | None = None,
+    fraud_burst: bool = True,
 ) -> Sandbox:
     """Start a sandbox and return its handle once it accepts connections.
 
@@ -298,6 +278,7 @@ def start(
     of :data:`~apifonica_nb.sandbox.server.FAULT_RATES` and the options of
     :data:`~apifonica_nb.sandbox.server.FAULT_DEFAULTS`, e.g. ``{"error_rate": 0.1}``, or
     ``{"arrivals_per_page": 3}`` for a history whose pages overlap by three calls.
+    ``fraud_burst=False`` leaves out the toll-fraud-like night (:mod:`~.burst`).
     """
     frozen = _epoch(now)
     faults = normalize_faults(faults)
@@ -312,10 +293,16 @@ def start(
             port=port,
             account_sid=account_sid,
             auth_token=auth_token,
+            fraud_burst=fraud_burst,
         )
     anchor = int(time.time() if frozen is None else frozen)
     account = generate_account(
-        calls=calls, seed=seed, anchor=anchor, account_sid=account_sid, auth_token=auth_token
+        calls=calls,
+        seed=seed,
+        anchor=anchor,
+        account_sid=account_sid,
+        auth_token=auth_token,
+        fraud_burst=fraud_burst,
     )
     app = SandboxApp(account, latency=latency, faults=faults, fault_seed=seed, now=frozen)
     server = ServerThread(app, host=host, port=port)
@@ -350,6 +337,7 @@ def _start_process(
     port: int,
     account_sid: str | None,
     auth_token: str | None,
+    fraud_burst: bool,
 ) -> Sandbox:
     """Spawn ``python -m apifonica_nb.sandbox --json`` and wrap it in a handle."""
     cmd = [sys.executable, "-m", "apifonica_nb.sandbox", "--json", "--host", host]
@@ -361,6 +349,8 @@ def _start_process(
         cmd += ["--now", dt.datetime.fromtimestamp(frozen, dt.UTC).isoformat()]
     if account_sid:
         cmd += ["--account-sid", account_sid]
+    if not fraud_burst:
+        cmd += ["--no-fraud-burst"]
     env = dict(os.environ)
     # The child must import this very package, installed or not.
     root = str(Path(__file__).resolve().parents[2])

@@ -141,7 +141,7 @@ def _measures(df: pd.DataFrame, groups: Grouping, short_seconds: float) -> pd.Da
     n_answered = out["answered"]
     assert isinstance(n_answered, np.ndarray)
     out["asr"] = _ratio(n_answered, attempts)
-    out["ner"] = _ratio(attempts - out["failed"], attempts)  # type: ignore[operator]
+    out["ner"] = _ratio(attempts - out["failed"], attempts)
     out["acd_talk_s"] = _ratio(total(talk, answered), known(talk, answered))
     out["acd_billed_s"] = _ratio(total(billed, answered), known(billed, answered))
     quantiles = _quantiles(setup, row, answered, size)
