@@ -37,12 +37,16 @@ def burst_size(calls: int) -> int:
 
 
 def burst_calls(*, seed: int, calls: int, anchor: int) -> dict[str, np.ndarray]:
-    """Return the added calls' columns (the names :func:`generate_account` uses), or none.
+    """Return the added calls' columns (the names ``generate_account`` uses; empty below 100).
 
     ``created``, ``started`` and ``ended`` are epoch seconds; ``own`` indexes the account's
     numbers; ``ext`` is the called number; the others are as in the account's own columns.
     """
     n = burst_size(calls)
+    if not n:
+        empty = np.zeros(0, dtype=np.int64)
+        names = ("created", "started", "ended", "own", "timeout", "lag")
+        return {**dict.fromkeys(names, empty), "ext": np.zeros(0, dtype=str), "rate": empty / 1}
     rng = _rng(seed, _STREAM)
     night = (anchor // _DAY - 6) * _DAY + 3600  # 01:00 UTC, six days before the anchor
     earlier = anchor // _DAY * _DAY - np.array([21, 14]) * _DAY + 3600 * np.array([10, 15])
