@@ -12,7 +12,6 @@ import requests
 
 import apifonica_nb as ap
 from apifonica_nb.connect import DEMO_NOW, describe
-from apifonica_nb.sandbox.burst import burst_size
 from apifonica_nb.errors import (
     ConfigurationError,
     FetchFailuresWarning,
@@ -20,6 +19,7 @@ from apifonica_nb.errors import (
     NotFoundError,
 )
 from apifonica_nb.frame import build_frame, deduplicate
+from apifonica_nb.sandbox.burst import burst_size
 
 
 def plain_history(sandbox: Any) -> list[dict[str, Any]]:

@@ -26,8 +26,8 @@ import pytest
 import requests
 
 from apifonica_nb import sandbox
-from apifonica_nb.sandbox.data import EXAMPLE_CALL, FINAL_STATUSES, STATUSES
 from apifonica_nb.sandbox.burst import PREMIUM_COUNTRY, burst_size
+from apifonica_nb.sandbox.data import EXAMPLE_CALL, FINAL_STATUSES, STATUSES
 from apifonica_nb.sandbox.generate import generate_account
 from apifonica_nb.sandbox.server import normalize_faults
 

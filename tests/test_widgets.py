@@ -17,13 +17,13 @@ import pytest
 
 import apifonica_nb as ap
 from apifonica_nb.connect import DEMO_NOW
-from apifonica_nb.sandbox.burst import burst_size
 from apifonica_nb.errors import (
     AuthenticationError,
     FetchFailuresWarning,
     InvalidRequestError,
     TransportError,
 )
+from apifonica_nb.sandbox.burst import burst_size
 from apifonica_nb.summary import totals
 from apifonica_nb.widgets import CHARTS, CallExplorer, parse_sid_list
 from apifonica_nb.widgets._export import export_frame
