@@ -17,7 +17,7 @@ minutes), a missing label is grouped as :data:`UNKNOWN`, a missing column is all
 an empty frame gives zero totals and an empty table, never an exception.
 
 One module per concept: ``_outcomes`` (how statuses map onto answered, busy, no answer,
-network failure and in progress), ``_totals`` (:func:`totals`, :func:`by_column`), ``_kpis``,
+network failure and in progress), ``_totals`` (:func:`totals`, :func:`by_column`), ``_kpis`` (and ``_display``: :func:`kpi_table`),
 ``_concurrency``, ``_anomalies``, over ``_frame`` (reading columns) and ``_groups`` (grouping
 by columns and time buckets).
 """
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from ._anomalies import cost_anomalies, cost_baseline
 from ._concurrency import concurrency
+from ._display import kpi_table
 from ._frame import UNKNOWN, group_codes
 from ._kpis import KPI_COLUMNS, kpis
 from ._outcomes import OUTCOMES
@@ -41,6 +42,7 @@ __all__ = [
     "cost_anomalies",
     "cost_baseline",
     "group_codes",
+    "kpi_table",
     "kpis",
     "totals",
 ]
