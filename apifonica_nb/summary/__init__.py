@@ -17,7 +17,8 @@ minutes), a missing label is grouped as :data:`UNKNOWN`, a missing column is all
 an empty frame gives zero totals and an empty table, never an exception.
 
 One module per concept: ``_outcomes`` (how statuses map onto answered, busy, no answer,
-network failure and in progress), ``_totals`` (:func:`totals`, :func:`by_column`), ``_kpis`` (and ``_display``: :func:`kpi_table`),
+network failure and in progress), ``_totals`` (:func:`totals`, :func:`by_column`), ``_kpis``
+(and ``_display``: :func:`kpi_table`),
 ``_concurrency``, ``_anomalies``, over ``_frame`` (reading columns) and ``_groups`` (grouping
 by columns and time buckets).
 """
