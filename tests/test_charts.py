@@ -390,9 +390,7 @@ def test_timeline_aggregates_above_max_calls(short_frame: pd.DataFrame) -> None:
     touched = -((origin - end) // step) - (created - origin) // step
     assert sum(float(np.sum(t.y)) for t in fig.data) == touched.sum()
     left_out = len(df) - len(counted)
-    assert (
-        f"{left_out:,} calls without an end or update not counted" in fig.layout.title.subtitle.text
-    )
+    assert f"{left_out:,} calls not counted (no end, no update" in fig.layout.title.subtitle.text
     # Below the threshold the same frame gets the per-call view.
     assert "aggregated" not in charts.status_timeline(df, max_calls=600).layout.title.text
 

@@ -82,7 +82,7 @@ def find_focus(wall: pd.Series) -> Focus | None:
     return Focus(start, end, outside)
 
 
-def _coarsen(freq: str, span: pd.Timedelta) -> str:
+def coarsen(freq: str, span: pd.Timedelta) -> str:
     """Return ``freq``, or the first coarser ladder step that keeps the bar count readable."""
     length = _approx_length(freq)
     if span / length <= _MAX_BUCKETS:
@@ -125,7 +125,7 @@ def bucketed(
     focus = find_focus(wall)
     # Only buckets that hold calls become bars, so the focus span decides readability.
     span = focus.end - focus.start if focus else wall.max() - wall.min()
-    used = _coarsen(freq, span)
+    used = coarsen(freq, span)
     note = ""
     if used != freq:
         note = f" (per-{freq_word(freq)} buckets would exceed {_MAX_BUCKETS:,}; coarsened)"

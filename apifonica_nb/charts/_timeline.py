@@ -285,7 +285,9 @@ def _timeline_aggregated(calls: pd.DataFrame, *, tz: str | None, why: str) -> go
             f"Calls in progress per {word}, by status (aggregated view)",
             join_subtitle(
                 f"{why}; each bar counts the calls in progress (created→ended) during it",
-                f"{left_out:,} calls without an end or update not counted" if left_out else "",
+                f"{left_out:,} calls not counted (no end, no update since creation)"
+                if left_out
+                else "",
                 focus.note() if focus else "",
             ),
         ),
