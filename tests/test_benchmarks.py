@@ -27,6 +27,7 @@ SCRIPTS = {
     "bench_cache.py": "seconds",
     "bench_charts.py": "JSON kB",
     "bench_explorer.py": "median s",
+    "bench_kpis.py": "ours s",
 }
 
 

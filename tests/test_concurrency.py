@@ -42,7 +42,15 @@ def brute_force(s: np.ndarray, e: np.ndarray, lo: float, width: float) -> tuple[
 @settings(max_examples=60, deadline=None)
 @given(
     calls=st.lists(
-        st.tuples(st.integers(0, 4 * 3600), st.integers(0, 2 * 3600)), min_size=1, max_size=40
+        st.one_of(
+            st.tuples(st.integers(0, 4 * 3600), st.integers(0, 2 * 3600)),
+            # Whole minutes: calls that start and end together, and on bucket edges.
+            st.tuples(
+                st.integers(0, 240).map(lambda m: 60 * m), st.integers(0, 20).map(lambda m: 60 * m)
+            ),
+        ),
+        min_size=1,
+        max_size=40,
     ),
     freq=st.sampled_from(["min", "15min", "h", "7min"]),
 )
@@ -88,6 +96,16 @@ def test_by_group_and_back_to_back_calls() -> None:
     got = ap.concurrency(df, freq="h", by="channel")
     assert got[["channel", "calls", "peak"]].values.tolist() == [["a", 3, 1], ["b", 1, 1]]
     assert ap.concurrency(df, freq="h")["peak"].tolist() == [2]
+
+
+def test_calls_ending_together_are_never_counted_twice() -> None:
+    # Two calls end at the same second while a third goes on: never 2 at once after that.
+    df = frame([40, 100, 70], [300, 60, 90])  # 14:14:00-14:19, two end at 14:16:00 sharp
+    got = ap.concurrency(df, freq="min")
+    assert (got["peak"] <= got["calls"]).all()
+    minute = T0 - T0 % 60  # 14:13
+    third = got.loc[got["period"] == pd.Timestamp(minute + 180, unit="s", tz="UTC")]
+    assert third[["calls", "peak"]].values.tolist() == [[1, 1]]
 
 
 def test_calls_without_an_end_count_to_their_last_update() -> None:

@@ -133,6 +133,10 @@ def _sweep(
     delta = np.concatenate([np.ones(len(s), np.int64), -np.ones(len(e), np.int64)])
     order = np.lexsort((delta, times))
     times, level = times[order], np.cumsum(delta[order])
+    # Only the level after the last event of a moment counts (two calls ending together
+    # pass through a level that never lasts).
+    settled = np.r_[times[1:] != times[:-1], True]
+    times, level = times[settled], level[settled]
     peak = np.searchsorted(s, lo, side="right") - np.searchsorted(e, lo, side="right")
     event_bucket = np.floor(times / width).astype(np.int64)
     pos = np.searchsorted(bucket, event_bucket)
