@@ -43,6 +43,13 @@ def cost_anomalies(
     shown = list(dict.fromkeys([*flagged_groups, *spend.index[:top]]))
     created = column_or_na(df, "created").dropna()
     focus = find_focus(wall_clock(created, tz)) if len(created) else None
+    outside = ""
+    if focus is not None:
+        # Only the window's buckets are drawn: a stray 2017 call would add years of zeros.
+        inside = (table["wall"] >= focus.start.floor("D")) & (table["wall"] <= focus.end)
+        table = table.loc[inside | table["flagged"]]
+        noun = "call" if focus.outside == 1 else "calls"
+        outside = f"{focus.outside:,} {noun} outside this window not drawn"
     fig = go.Figure()
     for k, group in enumerate(shown):
         rows = table.loc[table["group"] == group]
@@ -110,7 +117,7 @@ def cost_anomalies(
             join_subtitle(
                 "flagged ✕: far above the group's own trailing median (robust score ≥ 5)",
                 f"top {top} by spend shown" if len(spend) > len(shown) else "",
-                focus.note() if focus else "",
+                outside,
             ),
         ),
         template=TEMPLATE,

@@ -50,7 +50,10 @@ def column(df: pd.DataFrame, name: str) -> pd.Series:
 
 def numbers(df: pd.DataFrame, name: str) -> np.ndarray:
     """Return a column as float64 with NaN for NA (a missing column: all NaN)."""
-    values = pd.to_numeric(column(df, name), errors="coerce").astype("float64")
+    series = column(df, name)
+    if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+        return series.to_numpy(dtype=np.float64, na_value=np.nan)  # no parsing needed
+    values = pd.to_numeric(series, errors="coerce").astype("float64")
     return values.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
@@ -70,3 +73,15 @@ def epoch_seconds(df: pd.DataFrame, name: str) -> np.ndarray:
     out = micros / 1e6
     out[times.isna().to_numpy()] = np.nan
     return out
+
+
+def dense_codes(combined: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return the sorted distinct values of ``combined`` (ints in [0, size)) and each row's
+    index among them: ``np.unique(..., return_inverse=True)`` without sorting the rows."""
+    if size > 4 * len(combined) + 1_000_000:  # sparse: a sort is cheaper than a table
+        present, inverse = np.unique(combined, return_inverse=True)
+        return present, inverse.reshape(-1)
+    seen = np.bincount(combined, minlength=size) > 0
+    present = np.flatnonzero(seen)
+    lookup = np.cumsum(seen) - 1
+    return present, lookup[combined]

@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..errors import InvalidRequestError
 from ..frame import CALL_DTYPES
-from ._frame import column, group_codes, utc
+from ._frame import column, dense_codes, group_codes, utc
 
 # Period aliases for calendar frequencies that cannot be floored.
 _PERIOD_ALIASES = {"ME": "M", "MS": "M", "QE": "Q", "QS": "Q", "YE": "Y", "YS": "Y"}
@@ -118,15 +118,15 @@ def grouping(df: pd.DataFrame, names: list[str], freq: str | None, tz: str | Non
         starts = np.zeros(len(df), dtype=np.int64)
         if keep.any():
             starts[keep] = bucket_starts(created[keep], freq, tz).to_numpy().astype(np.int64)
-        codes, uniques = pd.factorize(starts[keep], sort=True)
         bucket_codes = np.zeros(len(df), dtype=np.int64)
-        bucket_codes[keep] = codes
-        bucket_labels = np.asarray(uniques, dtype=np.int64)
-        parts.append(([str(u) for u in bucket_labels], bucket_codes))
+        bucket_labels, bucket_codes[keep] = _bucket_codes(starts[keep], freq)
+        parts.append((["" for _ in range(len(bucket_labels))], bucket_codes))
     combined = np.zeros(len(df), dtype=np.int64)
+    width = 1
     for labels, codes in parts:
         combined = combined * max(len(labels), 1) + codes
-    present, inverse = np.unique(combined[keep], return_inverse=True)
+        width *= max(len(labels), 1)
+    present, inverse = dense_codes(combined[keep], width)
     row = np.full(len(df), -1, dtype=np.int64)
     row[keep] = inverse
     # Decompose the combined codes back into each part's label.
@@ -144,3 +144,20 @@ def grouping(df: pd.DataFrame, names: list[str], freq: str | None, tz: str | Non
     ordered = {name: columns[name] for name in [*names, "period"] if name in columns}
     keys = pd.DataFrame(ordered, index=pd.RangeIndex(len(present)))
     return Grouping(row=row, keys=keys, left_out=int((~keep).sum()))
+
+
+def _bucket_codes(starts: np.ndarray, freq: str) -> tuple[np.ndarray, np.ndarray]:
+    """Return the distinct bucket starts (us, sorted) and each row's index among them."""
+    if not len(starts):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    try:
+        step = pd.tseries.frequencies.to_offset(freq).nanos // 1000
+    except ValueError:  # calendar buckets (weeks, months) have no fixed length: sort them
+        step = 0
+    low = int(starts.min())
+    if step and (int(starts.max()) - low) // step < 50_000_000:
+        # Whole steps from the first bucket: a lookup table, no sort of the rows.
+        present, codes = dense_codes((starts - low) // step, (int(starts.max()) - low) // step + 1)
+        return present * step + low, codes
+    codes, uniques = pd.factorize(starts, sort=True)
+    return np.asarray(uniques, dtype=np.int64), np.asarray(codes, dtype=np.int64)

@@ -111,12 +111,11 @@ def _measures(df: pd.DataFrame, groups: Grouping, short_seconds: float) -> pd.Da
     outcome = outcome_codes(df)[inside]
 
     def count(mask: np.ndarray) -> np.ndarray:
-        return np.bincount(row[mask], minlength=size).astype(np.int64)
+        return np.bincount(row, weights=mask, minlength=size).astype(np.int64)
 
     def total(values: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-        weights = (
-            np.nan_to_num(values) if mask is None else np.where(mask, np.nan_to_num(values), 0)
-        )
+        # ``values`` has NaN as 0 already (a missing value counts as nothing).
+        weights = values if mask is None else values * mask
         return np.bincount(row, weights=weights, minlength=size).astype(np.float64)
 
     def known(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -126,34 +125,38 @@ def _measures(df: pd.DataFrame, groups: Grouping, short_seconds: float) -> pd.Da
     billed = numbers(df, "duration")[inside]
     setup = numbers(df, "setup_seconds")[inside]
     cost = numbers(df, "cost_eur")[inside]
+    talk0, billed0, cost0 = (np.where(np.isnan(v), 0.0, v) for v in (talk, billed, cost))
     attempt = outcome < FINAL_OUTCOMES
     answered = outcome == OUTCOMES.index("answered")
+    # Every outcome count of every group in one pass: a (group, outcome) table.
+    table = np.bincount(row * len(OUTCOMES) + outcome, minlength=size * len(OUTCOMES))
+    table = table.reshape(size, len(OUTCOMES)).astype(np.int64)
     out: dict[str, object] = {
-        "calls": np.bincount(row, minlength=size).astype(np.int64),
-        "in_progress": count(outcome == OUTCOMES.index("in_progress")),
-        "unclassified": count(outcome == OUTCOMES.index("unclassified")),
-        "attempts": count(attempt),
+        "calls": table.sum(axis=1),
+        "in_progress": table[:, OUTCOMES.index("in_progress")],
+        "unclassified": table[:, OUTCOMES.index("unclassified")],
+        "attempts": table[:, :FINAL_OUTCOMES].sum(axis=1),
     }
     for k, name in enumerate(OUTCOMES[:FINAL_OUTCOMES]):
-        out[name] = count(outcome == k)
+        out[name] = table[:, k]
     attempts = out["attempts"]
     assert isinstance(attempts, np.ndarray)
     n_answered = out["answered"]
     assert isinstance(n_answered, np.ndarray)
     out["asr"] = _ratio(n_answered, attempts)
     out["ner"] = _ratio(attempts - out["failed"], attempts)
-    out["acd_talk_s"] = _ratio(total(talk, answered), known(talk, answered))
-    out["acd_billed_s"] = _ratio(total(billed, answered), known(billed, answered))
+    out["acd_talk_s"] = _ratio(total(talk0, answered), known(talk, answered))
+    out["acd_billed_s"] = _ratio(total(billed0, answered), known(billed, answered))
     quantiles = _quantiles(setup, row, answered, size)
     out["tta_median_s"], out["tta_p90_s"] = quantiles
     short = answered & (talk < short_seconds)
     out["short_calls"] = count(short)
     out["short_share"] = _ratio(out["short_calls"], known(talk, answered))  # type: ignore[arg-type]
-    out["talk_minutes"] = total(talk) / 60
-    out["billed_minutes"] = total(billed) / 60
-    out["cost_eur"] = total(cost)
-    attempt_cost = total(cost, attempt)
-    out["cost_per_billed_minute"] = _ratio(attempt_cost, total(billed, attempt) / 60)
+    out["talk_minutes"] = total(talk0) / 60
+    out["billed_minutes"] = total(billed0) / 60
+    out["cost_eur"] = total(cost0)
+    attempt_cost = total(cost0, attempt)
+    out["cost_per_billed_minute"] = _ratio(attempt_cost, total(billed0, attempt) / 60)
     out["cost_per_attempt"] = _ratio(attempt_cost, attempts)
     return pd.DataFrame(out, index=pd.RangeIndex(size))
 
@@ -161,13 +164,30 @@ def _measures(df: pd.DataFrame, groups: Grouping, short_seconds: float) -> pd.Da
 def _quantiles(
     values: np.ndarray, row: np.ndarray, mask: np.ndarray, size: int
 ) -> tuple[pd.api.extensions.ExtensionArray, pd.api.extensions.ExtensionArray]:
-    """Median and 90th percentile of ``values`` per group, over the rows of ``mask``."""
+    """Median and 90th percentile of ``values`` per group over the rows of ``mask``, with
+    linear interpolation (as ``Series.quantile``): one sort for every group and both."""
     use = mask & ~np.isnan(values)
+    group, vals = row[use], values[use]
+    counts = np.bincount(group, minlength=size)
+    if len(vals):
+        # Sort by (group, value) as one float key: exact for whole seconds (the API's times),
+        # and several times faster than a two-key lexsort.
+        smallest = float(vals.min())
+        span = float(vals.max()) - smallest + 1.0
+        key = group * span + (vals - smallest)
+        key.sort()
+        vals = key - np.repeat(np.arange(size), counts) * span + smallest
+    first = np.concatenate([[0], np.cumsum(counts)[:-1]])
     result = []
     for q in (0.5, 0.9):
-        per_group = pd.Series(values[use]).groupby(row[use]).quantile(q)
+        position = first + (np.maximum(counts, 1) - 1) * q
+        low = np.floor(position).astype(np.int64)
+        high = np.ceil(position).astype(np.int64)
         column = pd.array(np.full(size, np.nan), dtype="Float64")
-        column[per_group.index.to_numpy()] = per_group.to_numpy()
-        column[np.isnan(column.to_numpy(dtype=np.float64, na_value=np.nan))] = pd.NA
+        has = counts > 0
+        if has.any():
+            lo_v, hi_v = vals[low[has]], vals[high[has]]
+            column[has] = lo_v + (hi_v - lo_v) * (position[has] - low[has])
+        column[~has] = pd.NA
         result.append(column)
     return result[0], result[1]
