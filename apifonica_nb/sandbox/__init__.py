@@ -278,7 +278,8 @@ def start(
     of :data:`~apifonica_nb.sandbox.server.FAULT_RATES` and the options of
     :data:`~apifonica_nb.sandbox.server.FAULT_DEFAULTS`, e.g. ``{"error_rate": 0.1}``, or
     ``{"arrivals_per_page": 3}`` for a history whose pages overlap by three calls.
-    ``fraud_burst=False`` leaves out the toll-fraud-like night (:mod:`~.burst`).
+    ``fraud_burst=True`` adds a toll-fraud-like night (:mod:`~.burst`: its calls come on top
+    of ``calls``, none below 100); ``False`` gives the same account without it.
     """
     frozen = _epoch(now)
     faults = normalize_faults(faults)

@@ -9,8 +9,9 @@ Each call is the half-open interval [start, end) of the chosen phase; for a buck
   (the mean number of calls in progress; with ``freq="h"``, Erlangs per hour).
 
 The counts come from sorted starts and ends (``np.searchsorted``); the call-seconds from the
-running sums of the sorted times; the peaks from the running level of the sorted events
-(``np.cumsum``) reduced per bucket. Buckets in which no call is in progress are left out.
+running sums (``np.cumsum``) of the sorted times; the peaks from the level (starts minus ends
+so far) as each bucket opens and right after each start, reduced per bucket. Buckets in which
+no call is in progress are left out.
 """
 
 from __future__ import annotations
@@ -128,20 +129,11 @@ def _sweep(
     e = np.sort(end)
     calls = np.searchsorted(s, hi, side="left") - np.searchsorted(e, lo, side="right")
     busy = _busy(s, e, hi) - _busy(s, e, lo)
-    # The level right after every event, ends before starts at equal times (half-open).
-    times = np.concatenate([s, e])
-    delta = np.concatenate([np.ones(len(s), np.int64), -np.ones(len(e), np.int64)])
-    order = np.lexsort((delta, times))
-    times, level = times[order], np.cumsum(delta[order])
-    # Only the level after the last event of a moment counts (two calls ending together
-    # pass through a level that never lasts).
-    settled = np.r_[times[1:] != times[:-1], True]
-    times, level = times[settled], level[settled]
+    # The level only rises at a start, so a bucket's peak is the level as it opens or right
+    # after one of its starts (every call starting or ending at that moment counted).
     peak = np.searchsorted(s, lo, side="right") - np.searchsorted(e, lo, side="right")
-    event_bucket = np.floor(times / width).astype(np.int64)
-    pos = np.searchsorted(bucket, event_bucket)
-    inside = (pos < len(bucket)) & (bucket[np.minimum(pos, len(bucket) - 1)] == event_bucket)
-    pos, level = pos[inside], level[inside]
+    level = np.searchsorted(s, s, side="right") - np.searchsorted(e, s, side="right")
+    pos = np.searchsorted(bucket, np.floor(s / width).astype(np.int64))
     if len(pos):
         cuts = np.flatnonzero(np.r_[True, pos[1:] != pos[:-1]])
         peak[pos[cuts]] = np.maximum(peak[pos[cuts]], np.maximum.reduceat(level, cuts))
@@ -162,8 +154,13 @@ def _busy(s: np.ndarray, e: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 
 def _occupied(first: np.ndarray, last: np.ndarray) -> np.ndarray:
-    """Return the sorted union of the integer ranges [first, last]."""
-    order = np.argsort(first, kind="stable")
+    """Return the sorted union of the integer ranges [first, last] (first >= 0)."""
+    top = int(last.max()) + 2
+    if top <= 8 * len(first) + 10_000_000:
+        # +1 where a range opens, -1 after it closes: covered where the running sum is > 0.
+        cover = np.cumsum(np.bincount(first, minlength=top) - np.bincount(last + 1, minlength=top))
+        return np.flatnonzero(cover > 0).astype(np.int64)
+    order = np.argsort(first, kind="stable")  # sparse over a long span: merge sorted ranges
     first, last = first[order], np.maximum.accumulate(last[order])
     new = np.r_[True, first[1:] > last[:-1] + 1]
     starts = first[new]
