@@ -29,6 +29,7 @@ SCRIPTS = {
     "bench_explorer.py": "median s",
     "bench_family.py": "requests",
     "bench_rate_limit.py": "% of limit",
+    "bench_kpis.py": "ours s",
 }
 
 

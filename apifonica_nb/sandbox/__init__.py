@@ -207,6 +207,7 @@ def start(
     process: bool = False,
     account_sid: str | None = None,
     auth_token: str | None = None,
+    fraud_burst: bool = True,
 ) -> Sandbox:
     """Start a sandbox and return its handle once it accepts connections.
 
@@ -221,6 +222,8 @@ def start(
     ``rate_limit`` (requests per second per account, ``burst`` at once; default one second's
     worth) is enforced with a token bucket: beyond it, 429 with ``Retry-After`` (the seconds
     until the next token); :meth:`Sandbox.set_rate_limit` changes it while it runs.
+    ``fraud_burst=True`` adds a toll-fraud-like night (:mod:`~.burst`: its calls come on top
+    of ``calls``, none below 100); ``False`` gives the same account without it.
     """
     frozen = epoch(now)
     faults = normalize_faults(faults)
@@ -237,10 +240,16 @@ def start(
             port=port,
             account_sid=account_sid,
             auth_token=auth_token,
+            fraud_burst=fraud_burst,
         )
     anchor = int(time.time() if frozen is None else frozen)
     account = generate_account(
-        calls=calls, seed=seed, anchor=anchor, account_sid=account_sid, auth_token=auth_token
+        calls=calls,
+        seed=seed,
+        anchor=anchor,
+        account_sid=account_sid,
+        auth_token=auth_token,
+        fraud_burst=fraud_burst,
     )
     app = SandboxApp(account, latency=latency, faults=faults, fault_seed=seed, now=frozen)
     app.limiter.set(*limit)
@@ -277,6 +286,7 @@ def _start_process(
     port: int,
     account_sid: str | None,
     auth_token: str | None,
+    fraud_burst: bool,
 ) -> Sandbox:
     """Spawn ``python -m apifonica_nb.sandbox --json`` and wrap it in a handle."""
     cmd = [sys.executable, "-m", "apifonica_nb.sandbox", "--json", "--host", host]
@@ -290,6 +300,8 @@ def _start_process(
         cmd += ["--now", dt.datetime.fromtimestamp(frozen, dt.UTC).isoformat()]
     if account_sid:
         cmd += ["--account-sid", account_sid]
+    if not fraud_burst:
+        cmd += ["--no-fraud-burst"]
     env = dict(os.environ)
     # The child must import this very package, installed or not.
     root = str(Path(__file__).resolve().parents[2])

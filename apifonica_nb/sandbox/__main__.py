@@ -62,6 +62,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--account-sid", help="use this account SID instead of the seeded one")
     parser.add_argument(
+        "--no-fraud-burst",
+        dest="fraud_burst",
+        action="store_false",
+        help="leave out the seeded toll-fraud-like night (a stationary account)",
+    )
+    parser.add_argument(
         "--json",
         action="store_true",
         help="print one JSON line (url, account_sid, auth_token, call_sids, ...) and nothing else",
@@ -111,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             port=args.port,
             account_sid=args.account_sid,
             auth_token=os.environ.get(TOKEN_ENV) or None,
+            fraud_burst=args.fraud_burst,
         )
     except OSError as exc:
         hint = " (try --port 0 for any free port)" if args.port else ""
