@@ -12,12 +12,15 @@ import apifonica_nb as ap
 
 
 @pytest.mark.parametrize(
-    ("max_calls", "rows", "complete"),
-    [(None, 300, True), (100, 100, False), (299, 299, False), (300, 300, True), (0, 0, False)],
+    ("cap", "complete"),
+    [("none", True), ("100", False), ("n-1", False), ("n", True), ("0", False)],
 )
 def test_max_calls_says_whether_more_calls_match(
-    client: ap.Client, max_calls: int | None, rows: int, complete: bool
+    client: ap.Client, sandbox: Any, cap: str, complete: bool
 ) -> None:
+    n = len(sandbox.call_sids)  # the account's size: every call of the history
+    max_calls = {"none": None, "100": 100, "n-1": n - 1, "n": n, "0": 0}[cap]
+    rows = n if max_calls is None else max_calls
     df = ap.fetch_history(client=client, max_calls=max_calls, progress=False, cache=False)
     assert len(df) == rows
     assert df.attrs["complete"] is complete

@@ -1,4 +1,23 @@
-"""The client of one Apifonica account: configuration in, call dicts out."""
+"""The client of one Apifonica account: configuration in, call dicts out.
+
+Under a rate limit the client finds the server's pace by itself (``adaptive=True``, see
+:mod:`apifonica_nb.client._throttle`): a 429's ``Retry-After`` pauses every worker of this
+client, not only the one refused, and the first 429 starts pacing requests at a rate that
+follows what the server accepts. ``max_rate`` (requests per second) caps it for a quota
+shared with other programs; ``adaptive=False`` gives fixed workers that each honour their
+own 429s. :attr:`Client.request_rate` is the rate of answers now (progress shows it).
+
+Worst case with the defaults (``max_retries=5, backoff_factor=0.5, max_retry_wait=60``):
+
+- one call that always fails (5xx, dropped connection, cut-off body): **6 requests** and
+  **15–17 s** of waiting (0 + 1 + 2 + 4 + 8 s, plus jitter), plus the six answers' own
+  time; if every attempt times out, up to 6 × 35 s more. A 429 whose ``Retry-After`` fits
+  the budget waits what it asks, at most 5 × 60 s; one beyond it: 1 request, no wait.
+- a batch of N such calls (:meth:`Client.get_calls`): at most **6 N requests** (no second pass),
+  and about ⌈N / workers⌉ times the single-call time. A 401/403, or a 429 beyond the
+  budget, stops the batch at once: no request beyond those already in flight (at most
+  ``workers``).
+"""
 
 from __future__ import annotations
 
@@ -41,23 +60,8 @@ class Client:
     share a pool or add proxies; the client mounts its adapter on it for the API's origin only,
     and sends credentials only to that origin.
 
-    Under a rate limit the client finds the server's pace by itself (``adaptive=True``, see
-    :mod:`apifonica_nb.client._throttle`): a 429's ``Retry-After`` pauses every worker of this
-    client, not only the one refused, and the first 429 starts pacing requests at a rate that
-    follows what the server accepts. ``max_rate`` (requests per second) caps it for a quota
-    shared with other programs; ``adaptive=False`` gives fixed workers that each honour their
-    own 429s. :attr:`request_rate` is the rate of answers now (progress shows it).
-
-    Worst case with the defaults (``max_retries=5, backoff_factor=0.5, max_retry_wait=60``):
-
-    - one call that always fails (5xx, dropped connection, cut-off body): **6 requests** and
-      **15–17 s** of waiting (0 + 1 + 2 + 4 + 8 s, plus jitter), plus the six answers' own
-      time; if every attempt times out, up to 6 × 35 s more. A 429 whose ``Retry-After`` fits
-      the budget waits what it asks, at most 5 × 60 s; one beyond it: 1 request, no wait.
-    - a batch of N such calls (:meth:`get_calls`): at most **6 N requests** (no second pass),
-      and about ⌈N / workers⌉ times the single-call time. A 401/403, or a 429 beyond the
-      budget, stops the batch at once: no request beyond those already in flight (at most
-      ``workers``).
+    Rate limits (the shared gate, adaptive pacing, ``max_rate``) and the worst-case requests
+    and waits with the defaults: see this module's docstring.
 
     ``get_call``, ``iter_calls`` and ``get_calls`` take ``cancel=`` (a ``threading.Event``):
     the exchange runs in a worker thread, so a set event or Ctrl-C gives control back within

@@ -10,6 +10,7 @@ import pandas as pd
 from ..client import Client, validate_call_sid
 from ..errors import ApifonicaWarning, NotFoundError
 from ..frame import build_frame, warn_findings
+from ._history import fetch_history
 
 __all__ = ["FAMILY_ROLES", "call_family"]
 
@@ -52,8 +53,6 @@ def call_family(call_sid: str, *, client: Client) -> pd.DataFrame:
 
     >>> ap.call_family("cal…", client=client)[["call_sid", "role", "status", "asked"]]
     """
-    from . import fetch_history  # the package's verb (it imports this module)
-
     sid = validate_call_sid(call_sid)
     asked = client.get_call(sid)
     parent_sid = _parent_of(asked) or sid

@@ -241,6 +241,7 @@ def place_call(
         with opener.open(request, timeout=30) as response:
             answer = json.loads(response.read())
     except urllib.error.HTTPError as exc:
-        detail = json.loads(exc.read() or b"{}").get("message", exc.reason)
+        with exc:  # an HTTPError holds the open response: close it, or its socket leaks
+            detail = json.loads(exc.read() or b"{}").get("message", exc.reason)
         raise ValueError(f"the sandbox refused the call ({exc.code}): {detail}") from None
     return str(answer["uri"]).rsplit("/", 1)[-1]
