@@ -445,7 +445,7 @@ def test_summary_numbers_are_those_of_the_frame(explorer: CallExplorer) -> None:
     assert f"<b>{len(df):,}</b> calls" in text
     assert f"{total:,.2f} EUR" in text
     assert f"{answered / int(finished.sum()):.1%}" in text
-    assert f"({answered:,} of {int(finished.sum()):,} finished calls)" in text
+    assert f"({answered:,} answered of {int(finished.sum()):,} attempts)" in text
     assert "<b>0</b> failures" in text
     assert total > 0 and 0 < answered < len(df)
 
@@ -472,7 +472,7 @@ def test_the_summary_line_has_no_answer_rate_without_finished_calls() -> None:
         }
     )
     text = summary_html(totals(live), note="partial: <cut>")
-    assert "answer rate <b>n/a</b> (no finished calls)" in text  # not a misleading 0.0%
+    assert "answer rate (ASR) <b>no calls to measure</b>" in text  # not a misleading 0.0%
     assert "total cost <b>0.50 EUR</b>" in text
     assert "&lt;cut&gt;" in text and "<cut>" not in text
 
