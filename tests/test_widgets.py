@@ -493,6 +493,9 @@ def test_every_chart_has_a_tab_drawn_when_shown(explorer: CallExplorer) -> None:
     for index, (title, output) in enumerate(explorer.chart_outputs.items()):
         explorer.charts.selected_index = index
         (shown,) = output.outputs
+        if "text/html" in shown["data"]:  # the KPIs tab is a table
+            assert "<table" in shown["data"]["text/html"], title
+            continue
         figure = shown["data"]["application/vnd.plotly.v1+json"]
         assert figure["data"], title
         assert figure["layout"]["title"]["text"], title
@@ -503,14 +506,14 @@ def test_every_chart_has_a_tab_drawn_when_shown(explorer: CallExplorer) -> None:
 
 
 def test_tabs_are_a_list_to_extend(sb: Any) -> None:
-    kpis = ChartTab("KPIs", lambda df: f"<table><tr><td>{len(df)} calls</td></tr></table>")
-    e = CallExplorer(client=sb.client(), tabs=[*CHARTS, kpis])
+    counted = ChartTab("Counted", lambda df: f"<table><tr><td>{len(df)} calls</td></tr></table>")
+    e = CallExplorer(client=sb.client(), tabs=[*CHARTS, counted])
     try:
         e.max_calls.value = 30
         e.fetch()
-        assert list(e.charts.titles)[-1] == "KPIs"
+        assert list(e.charts.titles)[-1] == "Counted"
         e.charts.selected_index = len(CHARTS)
-        (shown,) = e.chart_outputs["KPIs"].outputs
+        (shown,) = e.chart_outputs["Counted"].outputs
         assert "30 calls" in shown["data"]["text/html"]
     finally:
         e.close()
