@@ -85,8 +85,7 @@ def anomaly_sentence(anomalies: pd.DataFrame, *, by: str = "destination_country"
             "trailing baseline (none flagged)."
         )
     parts = []
-    for row in anomalies.itertuples(index=False):
-        row_map = row._asdict()
+    for row_map in anomalies.to_dict("records"):  # the flagged buckets: a handful
         label = str(row_map[by])
         new = ", a destination with no earlier spend" if row_map["kind"] == "new" else ""
         parts.append(
