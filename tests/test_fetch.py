@@ -195,7 +195,9 @@ def test_connect_uses_the_sandbox_without_credentials(capsys: pytest.CaptureFixt
     again = ap.connect(calls=120, seed=3, quiet=True)
     assert again.base_url == client.base_url  # one sandbox per process
     assert capsys.readouterr().out == ""
-    assert describe(again).startswith("the bundled sandbox (120 seeded calls, clock frozen")
+    assert describe(again).startswith(
+        f"the bundled sandbox ({120 + burst_size(120)} calls: 120 seeded and a fraud night of "
+    )
     # 120 seeded calls and the fraud night's 22
     assert len(ap.fetch_history(client=client, progress=False)) == 120 + burst_size(120)
 

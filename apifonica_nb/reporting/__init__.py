@@ -1,4 +1,4 @@
-"""Write the standalone HTML call report: header, summary tables and every chart.
+"""Write the standalone HTML call report: header, summary and KPI tables, every chart.
 
 The header says what was asked (period and filters, falling back to the calls' own span only
 when no period was), the account, where the data came from (the sandbox or the API's host),
@@ -29,16 +29,21 @@ import plotly.graph_objects as go
 from .. import charts, summary
 from ..summary import Totals
 from ._header import Header, header_of
+from ._kpis import KPI_SHOWN, anomaly_sentence, anomaly_table_html, kpi_html
 from ._tables import NUMERIC_KINDS, TABLE_CSS, Kind, format_table, format_value, guess_kind
 
 __all__ = [
+    "KPI_SHOWN",
     "NUMERIC_KINDS",
     "REPORT_CHARTS",
     "TABLE_CSS",
     "Kind",
+    "anomaly_sentence",
+    "anomaly_table_html",
     "format_table",
     "format_value",
     "guess_kind",
+    "kpi_html",
     "report",
     "report_html",
 ]
@@ -70,6 +75,14 @@ def _by_destination(df: pd.DataFrame, tz: str | None) -> go.Figure:
     return charts.cost_by_destination(df)
 
 
+def _concurrency(df: pd.DataFrame, tz: str | None) -> go.Figure:
+    return charts.concurrency(df, tz=tz)  # buckets coarsened to the span shown
+
+
+def _anomalies(df: pd.DataFrame, tz: str | None) -> go.Figure:
+    return charts.cost_anomalies(df, tz=tz)
+
+
 #: (element id, heading, builder) of every chart in the report, in page order.
 REPORT_CHARTS: tuple[tuple[str, str, _Builder], ...] = (
     ("status-timeline", "Status timeline", _timeline),
@@ -78,6 +91,8 @@ REPORT_CHARTS: tuple[tuple[str, str, _Builder], ...] = (
     ("cost-by-channel", "Cost by channel", _by_channel),
     ("cost-over-time", "Cost over time", _over_time),
     ("cost-by-destination", "Cost by destination", _by_destination),
+    ("concurrency", "Concurrent calls", _concurrency),
+    ("cost-anomalies", "Cost anomalies", _anomalies),
 )
 
 _CSS = """
@@ -103,6 +118,9 @@ th { text-align: left; background: #fafafa; }
 .swatch { display: inline-block; width: .8em; height: .8em; border-radius: 2px;
           margin-right: .4em; vertical-align: -.05em; }
 .chart { margin-bottom: 1rem; }
+.kpi-tables { overflow-x: auto; }
+.kpi-tables h3 { font-size: 1rem; margin: 1rem 0 .4rem; }
+.anomalies { margin: .25rem 0 .75rem; }
 """
 
 
@@ -170,6 +188,20 @@ def _table(
     )
 
 
+def _kpi_section(df: pd.DataFrame) -> str:
+    """The KPI tables by channel and by destination (see :func:`kpi_html`)."""
+    tables = "".join(
+        f"<h3>By {_esc(by.replace('_', ' '))}</h3>{kpi_html(df, by)}"
+        for by in ("channel", "destination_country")
+    )
+    return (
+        '<section id="kpis"><h2>KPIs</h2><p>ASR = answered / attempts (calls with a final '
+        "status); NER = attempts the network carried / attempts; ACD = mean duration of the "
+        "answered calls; calls still in progress are counted and left out of every ratio.</p>"
+        f'<div class="kpi-tables">{tables}</div></section>'
+    )
+
+
 def _answer_rate(total: Totals, header: Header) -> str:
     if header.answer_rate_excluded:
         return "not measured<small>the status filter leaves out answered calls</small>"
@@ -218,6 +250,13 @@ def report_html(
     total = summary.totals(df)
     facts = header_of(df, total, **header)
     rates = not facts.answer_rate_excluded
+    anomalies = summary.cost_anomalies(df, tz=tz)
+    notes = {  # what a chart's section says above the figure
+        "cost-anomalies": (
+            f'<p class="anomalies" data-anomalies="sentence">{_esc(anomaly_sentence(anomalies))}'
+            f"</p>{anomaly_table_html(anomalies)}"
+        )
+    }
     sections = []
     for number, (element_id, heading, build) in enumerate(REPORT_CHARTS):
         figure_html = build(df, tz).to_html(
@@ -231,7 +270,7 @@ def report_html(
         )
         sections.append(
             f'<section class="chart" data-chart="{_esc(element_id)}"><h2>{_esc(heading)}</h2>'
-            f"{figure_html}</section>"
+            f"{notes.get(element_id, '')}{figure_html}</section>"
         )
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
@@ -241,6 +280,7 @@ def report_html(
         '<section id="summary"><h2>Summary</h2><div class="tables">'
         f"{_table(df, 'status', charts.status_color, total, rates=False)}"
         f"{_table(df, 'channel', charts.channel_color, total, rates=rates)}</div></section>\n"
+        f"{_kpi_section(df)}\n"
         f"{_failures(failures)}\n" + "\n".join(sections) + "\n</body>\n</html>\n"
     )
 
@@ -265,10 +305,13 @@ def report(
     fetch verbs set; the calls' own span only when no period was asked), the account, the
     data source (the sandbox, or the API's host), the price-unit rule, when it was made and,
     in words nobody can miss, whether ``max_calls`` or a cancel cut the fetch. Then the
-    number of calls, the total cost, the answer rate (completed / final calls; "not
-    measured" when the status filter leaves answered calls out, "no calls to measure" when
-    none finished) and the calls that could not be fetched (``df.attrs["failures"]``); a
-    summary by status and by channel; and every chart of :mod:`apifonica_nb.charts`.
+    number of calls, the total cost, the answer rate (the ASR: answered / attempts, calls
+    with a final status; "not measured" when the status filter leaves answered calls out, "no
+    calls to measure" when none finished) and the calls that could not be fetched
+    (``df.attrs["failures"]``); a summary by status and by channel; the KPI tables
+    (:func:`apifonica_nb.kpis`) by channel and by destination; and every chart of
+    :mod:`apifonica_nb.charts`, the concurrent calls and the cost anomalies (with a sentence
+    naming the flagged buckets, or saying none were flagged) included.
 
     ``since``, ``until``, ``filters`` (a dict such as ``{"status": ["failed"]}``),
     ``account``, ``source``, ``price_unit`` and ``generated`` override what ``df.attrs``

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
-from ..connect import SANDBOXES
+from ..connect import SANDBOXES, sandbox_calls
 from ..summary import Totals
 
 __all__ = ["Header", "header_of"]
@@ -76,9 +76,9 @@ def _source(base_url: str | None) -> str:
         return "not recorded"
     settings = SANDBOXES.settings_of(base_url)
     if settings is not None:
-        calls, seed, now = settings
+        _calls, seed, now = settings
         clock = f"clock frozen at {now}" if now else "live clock"
-        return f"the bundled sandbox ({calls:,} seeded calls, seed {seed}, {clock})"
+        return f"the bundled sandbox ({sandbox_calls(base_url)}; seed {seed}, {clock})"
     host = urlsplit(base_url).hostname or base_url
     if host in _LOOPBACK:
         return f"a local server at {base_url} (a sandbox, not the Apifonica API)"

@@ -110,10 +110,10 @@ def summary_html(totals: Totals, *, note: str = "") -> str:
         f"<b>{totals.calls:,}</b> calls",
         f"total cost <b>{format_value(totals.cost_eur, 'money')}</b>",
         (
-            f"answer rate <b>{rate:.1%}</b> ({totals.answered:,} of {totals.finished:,} "
-            "finished calls)"
+            f"answer rate (ASR) <b>{rate:.1%}</b> ({totals.answered:,} answered of "
+            f"{totals.finished:,} attempts)"
             if rate is not None
-            else "answer rate <b>n/a</b> (no finished calls)"
+            else "answer rate (ASR) <b>no calls to measure</b> (no attempt has ended yet)"
         ),
         f"<b>{totals.failures:,}</b> failures",
     ]

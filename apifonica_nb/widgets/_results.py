@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 from .. import charts
 from ..summary import totals
 from ._html import failures_html, figure_output, html_output, summary_html, table_html
+from ._kpi_tabs import anomalies_tab, kpis_tab
 from ._part import WIDE, Part
 
 __all__ = ["CHARTS", "ChartTab", "ResultsView"]
@@ -38,6 +39,8 @@ CHARTS: tuple[ChartTab, ...] = (
     ChartTab("Cost by channel", charts.cost_by_channel),
     ChartTab("Cost over time", charts.cost_over_time),
     ChartTab("Top destinations", lambda df: charts.cost_by_destination(df, top=10)),
+    ChartTab("KPIs", kpis_tab),
+    ChartTab("Anomalies", anomalies_tab),
 )
 
 
