@@ -24,7 +24,7 @@ from ..frame import STATUS_DESCRIPTIONS
 from ..reporting import format_value
 from ._html import fields_html, figure_output, html_output
 from ._job import FetchJob, FetchRequest
-from ._part import Part
+from ._part import Part, close_tree
 from ._player import RecordingPlayer
 
 __all__ = ["DetailPane"]
@@ -33,7 +33,7 @@ _EMPTY = "<i>Select a row of the table to see that call here.</i>"
 
 
 def _text(value: object) -> str:
-    return "" if value is None or value is pd.NA or value is pd.NaT else str(value)
+    return "" if value is None or bool(pd.isna(value)) else str(value)  # type: ignore[call-overload]
 
 
 def meaning_html(status: str, final: bool) -> str:
@@ -98,6 +98,8 @@ class DetailPane(Part):
     def show(self, call: pd.DataFrame | None) -> None:
         """Show ``call`` (a one-row call frame), or nothing; start fetching its legs."""
         self._call = call
+        for old in self.recording.children:  # a player's comm goes with it
+            close_tree(old)
         self.recording.children = ()
         self.legs.outputs = ()
         self.watch_view.value = ""
