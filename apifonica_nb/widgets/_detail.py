@@ -66,7 +66,7 @@ class DetailPane(Part):
         self.title = widgets.HTML(_EMPTY)
         self.meaning = widgets.HTML()
         self.fields = widgets.HTML()
-        self.legs = widgets.Output()
+        self.legs = widgets.Output(layout=widgets.Layout(width="100%"))
         self.legs_status = widgets.HTML()
         self.recording = widgets.VBox()
         self.watch_button = widgets.Button(
@@ -76,16 +76,20 @@ class DetailPane(Part):
         self.watch_view = widgets.HTML()
         #: What the last watch saw (:func:`~apifonica_nb.watch_call`'s frame).
         self.watch_seen: pd.DataFrame | None = None
-        fields_box = widgets.Box([self.fields], layout=widgets.Layout(max_height="24em"))
-        fields_box.layout.overflow = "auto"
+        fields_box = widgets.Box(
+            [self.fields],
+            layout=widgets.Layout(max_height="32em", overflow="auto", flex="0 0 auto"),
+        )
+        side = widgets.VBox(
+            [self.legs_status, self.legs, self.recording],
+            layout=widgets.Layout(flex="1 1 auto", min_width="0"),
+        )
         self.pane = widgets.VBox(
             [
                 self.title,
                 self.meaning,
                 widgets.HBox([self.watch_button, self.watch_view]),
-                widgets.HBox(
-                    [fields_box, widgets.VBox([self.legs_status, self.legs, self.recording])]
-                ),
+                widgets.HBox([fields_box, side], layout=widgets.Layout(width="100%")),
             ]
         )
         self.pane.add_class("apifonica-detail")

@@ -47,6 +47,9 @@ CSS = """<style>
 .apifonica-explorer table.apifonica-calls td.num, .apifonica-explorer table.apifonica-calls th.num {
   text-align: right; font-variant-numeric: tabular-nums; }
 .apifonica-explorer .apifonica-error { color: var(--jp-error-color1, #c62828); }
+.apifonica-explorer .apifonica-detail { border-left: 4px solid var(--jp-brand-color1, #1976d2);
+  padding-left: 8px; margin: 6px 0; }
+.apifonica-explorer .apifonica-detail h4 { margin: 2px 0; }
 </style>"""
 
 _TABLE_FIRST = (
