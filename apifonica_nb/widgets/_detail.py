@@ -62,6 +62,8 @@ class DetailPane(Part):
         self._call: pd.DataFrame | None = None
         self._wanted: str | None = None  # the SID whose legs should be shown (latest wins)
         self._legs_job = FetchJob(self._load_legs)
+        self._loaded: str | None = None  # the SID whose legs were last fetched
+        self._follow: threading.Thread | None = None
         self._watch_job = FetchJob(self._watch)
         self.title = widgets.HTML(_EMPTY)
         self.meaning = widgets.HTML()
@@ -112,7 +114,7 @@ class DetailPane(Part):
             self.title.value, self.meaning.value, self.fields.value = _EMPTY, "", ""
             self.legs_status.value = ""
             self.watch_button.disabled = True
-            self._wanted = None
+            self._wanted = self._loaded = None
             return
         row = call.iloc[0]
         sid = _text(row["call_sid"])
@@ -130,15 +132,24 @@ class DetailPane(Part):
                 self.recording.children = (widgets.HTML(html.escape(str(exc))),)
         self._wanted = sid
         self.legs_status.value = "<i>loading the legs…</i>"
-        self._legs_job.start(lambda: FetchRequest("sids", sids=[sid]))  # None: one is running
+        if self._legs_job.start(lambda: FetchRequest("sids", sids=[sid])) is None:
+            # One is running: it fetches the latest wanted call before it ends, unless it was
+            # ending already; then this follow-up starts another once it has.
+            self._follow = threading.Thread(target=self._follow_up, daemon=True)
+            self._follow.start()
+
+    def _follow_up(self) -> None:
+        self._legs_job.wait()
+        sid = self._wanted
+        if sid is not None and sid != self._loaded:
+            self._legs_job.start(lambda: FetchRequest("sids", sids=[sid]))
 
     # -- background work ---------------------------------------------------------------------
 
     def _load_legs(self, _request: FetchRequest, _cancel: threading.Event) -> None:
         """Fetch the legs of the wanted call until the wanted one is shown (latest wins)."""
-        shown: str | None = None
-        while self._wanted is not None and self._wanted != shown:
-            sid = shown = self._wanted
+        while self._wanted is not None and self._wanted != self._loaded:
+            sid = self._loaded = self._wanted
             try:
                 family = call_family(sid, client=self._client())
                 outputs: tuple[dict[str, object], ...] = (figure_output(charts.call_legs(family)),)
@@ -197,6 +208,9 @@ class DetailPane(Part):
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the legs and a watch to end; return True when neither is running."""
+        follow = self._follow
+        if follow is not None:
+            follow.join(timeout)
         return self._legs_job.wait(timeout) and self._watch_job.wait(timeout)
 
     def close(self) -> None:

@@ -66,7 +66,10 @@ class CallExplorer:
         self._query = QueryForm()
         self._run = RunControls(self._query.cache)
         self._export = ExportPanel(folder_field=not dashboard)
-        self._detail = DetailPane(self._detail_client, on_watch=self._watching)
+        self._detail = DetailPane(
+            lambda: self._connection.client(say=self._run.say),
+            on_watch=lambda on: self._run.watching(on, fetching=self._job.running),
+        )
         self._results = ResultsView(
             rows, footer=self._export.children, tabs=tabs, detail=self._detail.pane
         )
@@ -178,8 +181,7 @@ class CallExplorer:
         return self.frame
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait for a background fetch, and the detail pane's legs and watch, to end; return
-        True when none is running."""
+        """Wait for a fetch, and the detail pane's legs and watch; True when none is running."""
         return self._job.wait(timeout) and self._detail.wait(timeout)
 
     def cancel(self) -> None:
@@ -190,8 +192,7 @@ class CallExplorer:
     # -- investigating one call -----------------------------------------------------------------
 
     def select(self, call_sid: str) -> bool:
-        """Select the table's row of ``call_sid`` and open it in the detail pane (as a click
-        does); return whether the table holds that call. The legs load in the background."""
+        """Select the row of ``call_sid`` and show it in the detail pane, as a click does."""
         return self._results.calls.select(call_sid)
 
     @property
@@ -202,18 +203,6 @@ class CallExplorer:
     def watch(self) -> threading.Thread | None:
         """Watch the selected call until final, in the background (the Watch button)."""
         return self._detail.start_watch()
-
-    def _detail_client(self) -> Client:
-        return self._connection.client(say=self._run.say)
-
-    def _watching(self, running: bool) -> None:
-        """A watch started or ended: Cancel stops it, Fetch waits for it."""
-        if self._job.running:  # the fetch's own buttons stay as they are
-            return
-        self._run.cancel_button.disabled = not running
-        self._run.fetch_button.disabled = running
-        if not running:
-            self._run.idle()
 
     def _prepare(self) -> FetchRequest:
         try:
