@@ -28,6 +28,7 @@ from .fetch import (
 )
 from .frame import CALL_DTYPES, calls_to_frame, recordings_to_frame
 from .reporting import report
+from .summary import concurrency, cost_anomalies, kpis
 
 __version__ = "0.1.0"
 
@@ -39,13 +40,16 @@ __all__ = [
     "call_family",
     "calls_to_frame",
     "charts",
+    "concurrency",
     "connect",
+    "cost_anomalies",
     "errors",
     "fetch_call",
     "fetch_calls",
     "fetch_history",
     "fetch_recording_audio",
     "fetch_recordings",
+    "kpis",
     "recordings_to_frame",
     "report",
     "sandbox",

@@ -101,6 +101,8 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     print(by_status.to_string(formatters=_FORMATS))
     print("\nCost by channel and direction (EUR)")
     print(by_channel[["calls", "talk_minutes", "cost_eur"]].to_string(formatters=_FORMATS))
+    print(f"\nKPIs by {' and '.join(args.by)} (ratios over attempts; see README 'KPIs')")
+    print(summary.kpi_table(df, by=args.by).to_string())
     return 0
 
 
@@ -271,11 +273,14 @@ def _parser() -> argparse.ArgumentParser:
         add_help=False,
     )
     summary = sub.add_parser(
-        "summary", help="print calls by status and cost by channel for the call history"
+        "summary", help="print calls by status, cost by channel and the KPIs of the call history"
     )
     _add_source_options(summary)
     summary.add_argument("--since", help="first day (YYYY-MM-DD, UTC)")
     summary.add_argument("--until", help="last day, included (YYYY-MM-DD, UTC)")
+    summary.add_argument(
+        "--by", nargs="+", default=["channel"], help="KPI groups: call columns (channel)"
+    )
     summary.set_defaults(func=_cmd_summary)
     fetch = sub.add_parser(
         "fetch", help="fetch calls (history or a SID list) to a typed .parquet or .csv file"

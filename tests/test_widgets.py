@@ -25,6 +25,7 @@ from apifonica_nb.errors import (
     TransportError,
 )
 from apifonica_nb.reporting import format_value
+from apifonica_nb.sandbox.burst import burst_size
 from apifonica_nb.summary import totals
 from apifonica_nb.widgets import CHARTS, CallExplorer, ChartTab, parse_sid_list
 from apifonica_nb.widgets._export import export_frame
@@ -330,7 +331,7 @@ def test_a_wrong_token_is_reported_in_the_form(sb: Any) -> None:
             e.fetch()
         # The right token, typed in, then works.
         e.auth_token.value = sb.auth_token
-        assert len(e.fetch()) == CALLS
+        assert len(e.fetch()) == len(sb.call_sids)
         assert e.message.value == ""
     finally:
         e.close()
@@ -383,7 +384,7 @@ def test_a_typed_token_never_reaches_the_widget_state(sb: Any) -> None:
         assert e.auth_token.value == ""
         assert e.token_status.value == "token set ✓"
         df = e.fetch()  # the token moved, and it is the one used
-        assert len(df) == CALLS
+        assert len(df) == len(sb.call_sids)
         state = manager_state_text()
         assert sb.auth_token not in state
         assert sb.account_sid in state  # the state is really there
@@ -404,7 +405,7 @@ def test_an_environment_token_prefills_but_never_reaches_the_widget_state(
         assert e.account_sid.value == sb.account_sid
         assert e.base_url.value == sb.url
         assert "token set ✓" in e.token_status.value
-        assert len(e.fetch()) == CALLS
+        assert len(e.fetch()) == len(sb.call_sids)
         assert sb.auth_token not in manager_state_text()
     finally:
         e.close()
@@ -425,7 +426,7 @@ def test_the_sandbox_choice_starts_and_stops_a_sandbox() -> None:
     assert e.source.value == "sandbox"  # no APIFONICA_* in the environment
     assert e.account_sid.disabled
     df = e.fetch()
-    assert len(df) == 120
+    assert len(df) == 120 + burst_size(120)  # the seeded calls and the fraud night's
     assert "Sandbox running at" in e.connection_status.value
     port = re.search(r"http://127\.0\.0\.1:(\d+)", e.connection_status.value)
     assert port is not None
@@ -458,14 +459,14 @@ def table_cells(explorer: CallExplorer) -> tuple[list[str], list[list[str]]]:
     return headers, json.loads(args["data_json"])
 
 
-def test_the_table_holds_every_call_in_the_frame_order(explorer: CallExplorer) -> None:
+def test_the_table_holds_every_call_in_the_frame_order(explorer: CallExplorer, sb: Any) -> None:
     df = explorer.fetch()
     headers, rows = table_cells(explorer)
-    assert len(rows) == len(df) == CALLS  # searching, sorting and paging happen in the browser
+    assert len(rows) == len(df) == len(sb.call_sids)  # search, sort, pages: in the browser
     sids = [row[headers.index("call_sid")] for row in rows]
     assert sids == df["call_sid"].tolist()
     assert explorer.table.selected_rows == []
-    assert f"{CALLS:,} calls" in explorer.results.children[1].value
+    assert f"{len(df):,} calls" in explorer.results.children[1].value
 
 
 def test_the_table_has_no_hand_written_sort_controls(explorer: CallExplorer) -> None:

@@ -130,7 +130,8 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
     write_notebook(folder / "explorer.ipynb")
     config = tmp_path / "jupyter-config"
     lab_settings(config)
-    sandbox = ap.sandbox.start(calls=CALLS, seed=7, now=DEMO_NOW, process=True)
+    # Without the fraud night, so the account holds exactly CALLS calls.
+    sandbox = ap.sandbox.start(calls=CALLS, seed=7, now=DEMO_NOW, process=True, fraud_burst=False)
     token = secrets.token_hex(24)
     port = free_port()
     env = {

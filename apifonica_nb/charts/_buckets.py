@@ -101,7 +101,7 @@ def auto_freq(span: pd.Timedelta) -> str:
     return "M"
 
 
-def _coarsen(freq: str, span: pd.Timedelta) -> str:
+def coarsen(freq: str, span: pd.Timedelta) -> str:
     """Return ``freq``, or the first coarser ladder step that keeps the bar count readable."""
     length = _approx_length(freq)
     if span / length <= _MAX_BUCKETS:
@@ -150,7 +150,7 @@ def bucketed(
     if freq is None:
         picked = auto_freq(span)
         return _bucket_starts(wall, picked), picked, "", focus
-    used = _coarsen(freq, span)
+    used = coarsen(freq, span)
     note = ""
     if used != freq:
         note = f" (per-{freq_word(freq)} buckets would exceed {_MAX_BUCKETS:,}; coarsened)"

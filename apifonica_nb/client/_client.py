@@ -23,6 +23,7 @@ from ._config import (
 )
 from ._paging import history_query, iter_history
 from ._recordings import check_recording, iter_recordings, recording_audio
+from ._throttle import Throttle
 from ._transport import Transport
 
 
@@ -39,6 +40,13 @@ class Client:
     raises :class:`~apifonica_nb.errors.RateLimitedError` at once. Pass your own ``session`` to
     share a pool or add proxies; the client mounts its adapter on it for the API's origin only,
     and sends credentials only to that origin.
+
+    Under a rate limit the client finds the server's pace by itself (``adaptive=True``, see
+    :mod:`apifonica_nb.client._throttle`): a 429's ``Retry-After`` pauses every worker of this
+    client, not only the one refused, and the first 429 starts pacing requests at a rate that
+    follows what the server accepts. ``max_rate`` (requests per second) caps it for a quota
+    shared with other programs; ``adaptive=False`` gives fixed workers that each honour their
+    own 429s. :attr:`request_rate` is the rate of answers now (progress shows it).
 
     Worst case with the defaults (``max_retries=5, backoff_factor=0.5, max_retry_wait=60``):
 
@@ -70,6 +78,8 @@ class Client:
         max_retries: int = 5,
         backoff_factor: float = 0.5,
         max_retry_wait: float = 60.0,
+        max_rate: float | None = None,
+        adaptive: bool = True,
         session: requests.Session | None = None,
     ) -> None:
         self.account_sid = validate_call_sid(account_sid, what="account_sid")
@@ -86,10 +96,13 @@ class Client:
             backoff_factor=backoff_factor,
             max_retry_wait=max_retry_wait,
             session=session,
+            throttle=Throttle(adaptive=adaptive, max_rate=max_rate),
         )
         self.max_retries = self._transport.max_retries
         self.backoff_factor = float(backoff_factor)
         self.max_retry_wait = self._transport.max_retry_wait
+        self.max_rate = self._transport.throttle.max_rate
+        self.adaptive = bool(adaptive)
 
     @classmethod
     def from_env(cls, **kwargs: Any) -> Client:
@@ -97,6 +110,17 @@ class Client:
         (optionally) ``APIFONICA_BASE_URL``, read now; keyword arguments override them."""
         sid, token, base_url = settings_from_env(kwargs)
         return cls(account_sid=sid, auth_token=token, base_url=base_url, **kwargs)
+
+    @property
+    def request_rate(self) -> float | None:
+        """Answers per second over the last second (None before the first request)."""
+        return self._transport.throttle.current_rate()
+
+    @property
+    def paced_rate(self) -> float | None:
+        """The requests per second the client paces itself at now (None: not paced; see
+        ``adaptive`` and ``max_rate``)."""
+        return self._transport.throttle.rate
 
     def ensure_pool(self, size: int) -> None:
         """Keep at least ``size`` pooled connections to the API (for as many threads)."""
@@ -219,6 +243,7 @@ class Client:
             on_record=on_record,
             on_progress=on_progress,
             cancel=cancel,
+            rate=self._transport.throttle.current_rate,
         )
 
     def get_recording(

@@ -220,8 +220,10 @@ def _get_calls(
         bar.update(1)
 
     def advanced(p: Progress) -> None:
+        if p.rate is not None:
+            bar.set_postfix_str(f"{p.rate:.0f} req/s", refresh=False)
         if on_progress is not None:
-            on_progress(Progress(p.done + n_cached, total, n_cached, p.failed))
+            on_progress(p._replace(done=p.done + n_cached, total=total, cached=n_cached))
 
     if on_progress is not None:
         on_progress(Progress(n_cached, total, n_cached, 0))

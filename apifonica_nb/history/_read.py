@@ -118,8 +118,12 @@ def read_history(
             for record in iterator:
                 records.append(record)
                 bar.update(1)
-                if on_progress is not None and len(records) % PAGE_LIMIT == 0:
-                    on_progress(Progress(len(records), None))
+                if len(records) % PAGE_LIMIT == 0:
+                    rate = getattr(client, "request_rate", None)  # a wrapper may have none
+                    if rate is not None:
+                        bar.set_postfix_str(f"{rate:.0f} req/s", refresh=False)
+                    if on_progress is not None:
+                        on_progress(Progress(len(records), None, rate=rate))
                 if stop.is_set():  # pages already read by the windows are not taken in
                     raise FetchCancelled("the history listing was cancelled")
                 if sync is not None and sync.add(record):
@@ -159,5 +163,5 @@ def read_history(
     if paging["note"] is None and trust.problem is not None:
         paging["note"] = f"the server {trust.problem}"
     if on_progress is not None:
-        on_progress(Progress(len(records), None))
+        on_progress(Progress(len(records), None, rate=getattr(client, "request_rate", None)))
     return HistoryRead(records, rest, paging, cancelled=cancelled, stopped=stopped)
