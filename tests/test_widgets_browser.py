@@ -255,7 +255,7 @@ def test_explorer_fetches_and_renders_in_jupyterlab(chromium: Any, lab: Lab) -> 
         page.wait_for_function(
             """() => [...document.querySelectorAll('.apifonica-explorer .js-plotly-plot')]
                 .some(p => p.offsetParent !== null
-                      && p.textContent.includes('Call status timeline'))"""
+                      && /Call status timeline|Calls in progress per/.test(p.textContent))"""
         )
         explorer.locator(".lm-TabBar-tab", has_text="Calls by status").click()
 
