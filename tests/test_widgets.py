@@ -14,6 +14,7 @@ from typing import Any
 import ipywidgets
 import pandas as pd
 import pytest
+from itables.widget import ITable
 
 import apifonica_nb as ap
 from apifonica_nb.connect import DEMO_NOW
@@ -23,11 +24,12 @@ from apifonica_nb.errors import (
     InvalidRequestError,
     TransportError,
 )
+from apifonica_nb.reporting import format_value
 from apifonica_nb.sandbox.burst import burst_size
 from apifonica_nb.summary import totals
 from apifonica_nb.widgets import CHARTS, CallExplorer, ChartTab, parse_sid_list
 from apifonica_nb.widgets._export import export_frame
-from apifonica_nb.widgets._html import summary_html, table_html
+from apifonica_nb.widgets._html import summary_html, table_frame
 from apifonica_nb.widgets._query import DEFAULT_MAX_CALLS
 
 CALLS = 300
@@ -450,17 +452,26 @@ def test_summary_numbers_are_those_of_the_frame(explorer: CallExplorer) -> None:
     assert total > 0 and 0 < answered < len(df)
 
 
-def test_the_table_is_sorted_and_cut_as_asked(explorer: CallExplorer) -> None:
+def table_cells(explorer: CallExplorer) -> tuple[list[str], list[list[str]]]:
+    """Return the headers and the rows the interactive table sends to the browser."""
+    args = explorer.table._dt_args
+    headers = re.findall(r"<th>(.*?)</th>", args["table_html"])
+    return headers, json.loads(args["data_json"])
+
+
+def test_the_table_holds_every_call_in_the_frame_order(explorer: CallExplorer, sb: Any) -> None:
     df = explorer.fetch()
-    assert explorer.table.value.count("</tr>") == 50 + 1  # header row plus the first 50
-    explorer.rows.value = 5
-    explorer.sort_by.value = "duration"
-    explorer.ascending.value = False
-    longest = df.sort_values("duration", ascending=False, kind="stable")["call_sid"].head(5)
-    positions = [explorer.table.value.index(sid) for sid in longest]
-    assert positions == sorted(positions)
-    assert explorer.table.value.count("</tr>") == 5 + 1
-    assert "sorted by duration (descending)" in explorer.table.value
+    headers, rows = table_cells(explorer)
+    assert len(rows) == len(df) == len(sb.call_sids)  # search, sort, pages: in the browser
+    sids = [row[headers.index("call_sid")] for row in rows]
+    assert sids == df["call_sid"].tolist()
+    assert explorer.table.selected_rows == []
+    assert f"{len(df):,} calls" in explorer.results.children[1].value
+
+
+def test_the_table_has_no_hand_written_sort_controls(explorer: CallExplorer) -> None:
+    for gone in ("sort_by", "ascending", "rows"):
+        assert not hasattr(explorer, gone)
 
 
 def test_the_summary_line_has_no_answer_rate_without_finished_calls() -> None:
@@ -479,9 +490,9 @@ def test_the_summary_line_has_no_answer_rate_without_finished_calls() -> None:
 
 def test_table_cells_are_escaped() -> None:
     df = pd.DataFrame({"call_sid": ["cal1"], "tag": ["<script>alert(1)</script>"]})
-    out = table_html(df, sort_by="tag", ascending=True, rows=10)
-    assert "<script>" not in out
-    assert "&lt;script&gt;" in out
+    text, _ = table_frame(df)
+    args = ITable(text, maxBytes=0)._dt_args  # what the browser gets: escaped by itables
+    assert "<script>" not in args["data_json"] and "&lt;script&gt;" in args["data_json"]
 
 
 def test_every_chart_has_a_tab_drawn_when_shown(explorer: CallExplorer) -> None:
@@ -626,9 +637,19 @@ def test_close_closes_the_widgets(sb: Any) -> None:
 
 def test_table_numbers_are_formatted_and_right_aligned(explorer: CallExplorer) -> None:
     explorer.max_calls.value = 20
-    explorer.fetch()
-    text = explorer.table.value
-    assert "<th class=num>cost_eur</th>" in text and "<th>created (UTC)</th>" in text
-    # Each call's cost at 4 decimals with its currency; no NA marker, no ten rows of 0.0000.
-    assert re.search(r'<td class="num">\d+\.\d{4} EUR</td>', text)
-    assert "&lt;NA&gt;" not in text and "<NA>" not in text and "nan" not in text
+    df = explorer.fetch()
+    headers, rows = table_cells(explorer)
+    assert "cost_eur (EUR)" in headers and "created (UTC)" in headers
+    costs = [row[headers.index("cost_eur (EUR)")] for row in rows]
+    # Each call's cost at 4 decimals, the unit in the header: DataTables sorts "1,234.5000"
+    # as a number (it would sort "1,234.5000 EUR" as text). Missing: blank, never "<NA>".
+    assert all(re.fullmatch(r"\d[\d,]*\.\d{4}|", c) for c in costs)
+    assert costs == [format_value(v, "price").removesuffix(" EUR") for v in df["cost_eur"]]
+    assert any(costs) and all("NA" not in c and "nan" not in c for row in rows for c in row)
+    (right,) = explorer.table._dt_args["columnDefs"]
+    assert right["className"] == "dt-right"
+    assert {headers[i] for i in right["targets"]} == {
+        "duration",
+        "talk_seconds",
+        "cost_eur (EUR)",
+    }

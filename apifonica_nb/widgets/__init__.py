@@ -14,7 +14,9 @@ values, call :meth:`CallExplorer.fetch`, read ``explorer.summary.value``).
 :class:`CallExplorer` owns one object per part of the form, each in its module:
 ``_connection`` (the account, or a sandbox), ``_query`` (history filters or pasted SIDs),
 ``_run`` (Fetch, Cancel, progress), ``_results`` (summary, table, the tabs of
-:data:`CHARTS`, failures) and ``_export``; ``_statuses`` is the status checkboxes; ``_job``
+:data:`CHARTS`, failures), ``_table`` (the interactive table: itables' DataTables widget),
+``_detail`` (the selected call: fields, status meaning, legs, recording, Watch) and
+``_export``; ``_statuses`` is the status checkboxes; ``_player`` plays a recording; ``_job``
 runs one fetch at a time, in the background or not, and ``_fetching``
 calls the fetch verbs with on_progress= and cancel=. ``_html`` and ``_sids`` are the plain functions
 underneath (markup, parsing a pasted list); the summary numbers come from

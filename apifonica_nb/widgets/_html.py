@@ -14,10 +14,18 @@ from typing import Any
 import pandas as pd
 import plotly.io as pio
 
-from ..reporting import Kind, format_table, format_value
+from ..reporting import NUMERIC_KINDS, Kind, format_value, guess_kind
 from ..summary import Totals
 
-__all__ = ["CSS", "failures_html", "figure_output", "html_output", "summary_html", "table_html"]
+__all__ = [
+    "CSS",
+    "failures_html",
+    "fields_html",
+    "figure_output",
+    "html_output",
+    "summary_html",
+    "table_frame",
+]
 
 #: Styles of the explorer's tables, scoped to the explorer (an HTML widget in its tree).
 CSS = """<style>
@@ -39,6 +47,9 @@ CSS = """<style>
 .apifonica-explorer table.apifonica-calls td.num, .apifonica-explorer table.apifonica-calls th.num {
   text-align: right; font-variant-numeric: tabular-nums; }
 .apifonica-explorer .apifonica-error { color: var(--jp-error-color1, #c62828); }
+.apifonica-explorer .apifonica-detail { border-left: 4px solid var(--jp-brand-color1, #1976d2);
+  padding-left: 8px; margin: 6px 0; }
+.apifonica-explorer .apifonica-detail h4 { margin: 2px 0; }
 </style>"""
 
 _TABLE_FIRST = (
@@ -70,28 +81,46 @@ _BOX = (
 )
 
 
-def table_html(df: pd.DataFrame, *, sort_by: str | None, ascending: bool, rows: int) -> str:
-    """Render the first ``rows`` rows of ``df`` sorted by ``sort_by`` as escaped HTML."""
-    if df.empty:
-        return "<i>No calls match.</i>"
-    view = df
-    if sort_by is not None and sort_by in df.columns:
-        # A stable sort keeps the API's order (newest first) among equal values.
-        view = df.sort_values(sort_by, ascending=ascending, kind="stable", na_position="last")
-    shown = view.head(max(rows, 0))
-    # What happened and what it cost first; the identifiers and raw fields after.
-    first = [c for c in _TABLE_FIRST if c in shown.columns]
-    shown = shown[first + [c for c in shown.columns if c not in first]]
-    zoned = {
-        str(c): f"{c} (UTC)" for c, t in shown.dtypes.items() if isinstance(t, pd.DatetimeTZDtype)
-    }
-    table = format_table(
-        shown, kinds=_TABLE_KINDS, labels=zoned, index=False, classes="apifonica-calls"
-    )
-    order = "ascending" if ascending else "descending"
-    by = f", sorted by {html.escape(str(sort_by))} ({order})" if view is not df else ""
-    caption = f"<small>First {len(shown):,} of {len(df):,} rows{by}.</small>"
-    return caption + _BOX.format(table)
+def table_frame(df: pd.DataFrame, *, currency: str = "EUR") -> tuple[pd.DataFrame, list[int]]:
+    """Return the table's columns of ``df`` as text, formatted as the report formats them.
+
+    Returns the frame of strings (same row order; missing values blank) and the positions of
+    its numeric columns (to be right-aligned). A unit goes into the header
+    (``cost_eur (EUR)``, ``created (UTC)``), not into every cell: the interactive table
+    (DataTables) then sees ``1,234.5000`` as a formatted number and sorts it numerically,
+    which it would not do with ``1,234.5000 EUR`` (sorted as text, ``10`` before ``9``).
+    """
+    first = [c for c in _TABLE_FIRST if c in df.columns]
+    columns: dict[str, list[str]] = {}
+    numeric: list[int] = []
+    for position, name in enumerate(first):
+        kind = _TABLE_KINDS.get(name, guess_kind(name, df[name].dtype))
+        texts = [format_value(v, kind, currency=currency) for v in df[name].tolist()]
+        label = name
+        if kind in ("money", "price"):
+            texts = [t.removesuffix(f" {currency}") for t in texts]
+            label = f"{name} ({currency})"
+        elif kind == "time":
+            label = f"{name} (UTC)"
+        if kind in NUMERIC_KINDS:
+            numeric.append(position)
+        columns[label] = texts
+    return pd.DataFrame(columns, dtype="str", index=range(len(df))), numeric
+
+
+def fields_html(call: pd.DataFrame, *, currency: str = "EUR") -> str:
+    """Render every field of one call (a one-row call frame) as an escaped two-column table."""
+    cells = []
+    for name in call.columns:
+        kind = _TABLE_KINDS.get(str(name), guess_kind(str(name), call[name].dtype))
+        text = format_value(call[name].iloc[0], kind, currency=currency)
+        unit = " (UTC)" if kind == "time" else ""
+        cls = ' class="num"' if kind in NUMERIC_KINDS else ""
+        cells.append(
+            f"<tr><th>{html.escape(str(name))}{unit}</th><td{cls}>{html.escape(text)}</td></tr>"
+        )
+    rows = "".join(cells)
+    return f'<table class="apifonica-calls apifonica-fields"><tbody>{rows}</tbody></table>'
 
 
 def failures_html(failures: list[dict[str, Any]]) -> str:

@@ -1,4 +1,4 @@
-"""The explorer's results: the summary line, the sortable table, the charts, the failures."""
+"""The explorer's results: the summary line, the interactive table, the charts, the failures."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ import plotly.graph_objects as go
 
 from .. import charts
 from ..summary import totals
-from ._html import failures_html, figure_output, html_output, summary_html, table_html
+from ._html import failures_html, figure_output, html_output, summary_html
 from ._kpi_tabs import anomalies_tab, kpis_tab
-from ._part import WIDE, Part
+from ._part import Part
+from ._table import CallTable
 
 __all__ = ["CHARTS", "ChartTab", "ResultsView"]
 
@@ -53,31 +54,25 @@ def _tab_output(tab: ChartTab, df: pd.DataFrame) -> dict[str, Any]:
 
 
 class ResultsView(Part):
-    """Show a fetched frame: summary, table (sort and row count), chart tabs, failures.
+    """Show a fetched frame: summary, interactive table, chart tabs, failures.
 
-    ``footer`` widgets (the export row) are shown below them.
+    ``detail`` (the detail pane) sits under the table; ``footer`` widgets (the export row)
+    are shown below the rest. ``rows`` is the table's page length.
     """
 
     def __init__(
-        self, rows: int, footer: list[widgets.Widget], tabs: Sequence[ChartTab] = CHARTS
+        self,
+        rows: int,
+        footer: list[widgets.Widget],
+        tabs: Sequence[ChartTab] = CHARTS,
+        detail: widgets.Widget | None = None,
     ) -> None:
         self._tabs = tuple(ChartTab(*tab) for tab in tabs)
         self._drawn: set[int] = set()  # tabs drawn for the frame shown
         self._frame: pd.DataFrame | None = None
-        self._quiet = False
         self.summary = widgets.HTML("<i>Fetch to see calls.</i>")
-        self.sort_by = widgets.Dropdown(options=["created"], description="Sort by", style=WIDE)
-        self.ascending = widgets.ToggleButton(value=False, description="descending", icon="sort")
-        self.ascending.observe(
-            lambda c: setattr(
-                self.ascending, "description", "ascending" if c["new"] else "descending"
-            ),
-            names="value",
-        )
-        self.rows = widgets.BoundedIntText(value=rows, min=1, max=100_000, description="Rows")
-        self.table = widgets.HTML()
-        for control in (self.sort_by, self.ascending, self.rows):
-            control.observe(lambda _c: self.render_table(), names="value")
+        self.calls = CallTable(page_length=rows)
+        self.table = self.calls.table
         self.chart_outputs = {tab.title: widgets.Output() for tab in self._tabs}
         self.charts = widgets.Tab(
             list(self.chart_outputs.values()), titles=tuple(self.chart_outputs)
@@ -91,8 +86,9 @@ class ResultsView(Part):
         self.results = widgets.VBox(
             [
                 self.summary,
-                widgets.HBox([self.sort_by, self.ascending, self.rows]),
+                self.calls.caption,
                 self.table,
+                *([detail] if detail is not None else []),
                 self.charts,
                 self.failures_box,
                 *footer,
@@ -104,15 +100,7 @@ class ResultsView(Part):
         self._frame = df
         failures = list(df.attrs.get("failures") or [])
         self.summary.value = summary_html(totals(df), note=note)
-        columns = list(df.columns)
-        keep = self.sort_by.value if self.sort_by.value in columns else None
-        self._quiet = True  # new options reset the value: render once, at the end
-        try:
-            self.sort_by.options = columns
-            self.sort_by.value = keep or ("created" if "created" in columns else columns[0])
-        finally:
-            self._quiet = False
-        self.render_table()
+        self.calls.show(df)
         self._drawn = set()
         for output in self.chart_outputs.values():
             output.outputs = ()
@@ -128,13 +116,3 @@ class ResultsView(Part):
         self._drawn.add(index)
         tab = self._tabs[index]
         self.chart_outputs[tab.title].outputs = (_tab_output(tab, self._frame),)
-
-    def render_table(self) -> None:
-        """Render the table of the shown frame with the current sort and row count."""
-        if self._frame is not None and not self._quiet:
-            self.table.value = table_html(
-                self._frame,
-                sort_by=self.sort_by.value,
-                ascending=self.ascending.value,
-                rows=self.rows.value,
-            )

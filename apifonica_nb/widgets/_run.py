@@ -92,6 +92,13 @@ class RunControls(Part):
             f"{html.escape(text)}</div>"
         )
 
+    def watching(self, running: bool, *, fetching: bool) -> None:
+        """A watch started or ended: Cancel stops it, Fetch waits for it (unless a fetch
+        runs too: its buttons stay as they are)."""
+        if not fetching:
+            self.fetch_button.disabled = running
+            self.cancel_button.disabled = not running
+
     def idle(self) -> None:
         """Show no fetch running: Fetch enabled, Cancel disabled."""
         self.fetch_button.disabled = False
