@@ -257,13 +257,20 @@ def test_demo_voila_dashboard_exports_and_draws_every_tab(chromium: Any, tmp_pat
             assert "explorer.fetch()" not in text and str(workdir) not in text
             assert explorer.locator(".widget-text", has_text="Folder").count() == 0
             explorer.locator("button", has_text="Fetch").click()
-            page.get_by_text("done: 500 calls").wait_for()
+            done = page.get_by_text(re.compile(r"done: \d+ calls"))
+            done.wait_for()
+            # The explorer's own sandbox: 500 seeded calls and the fraud night on top.
+            fetched = int(re.search(r"done: (\d+) calls", done.inner_text()).group(1))  # type: ignore[union-attr]
+            assert fetched > 500
             # Every tab, hidden when the fetch ended, shows a plot of non-zero height.
             tabs = explorer.locator(".widget-tab .lm-TabBar-tab")
             titles = [tabs.nth(i).inner_text() for i in range(tabs.count())]
             assert "Cost over time" in titles
             for title in titles:
                 explorer.locator(".lm-TabBar-tab", has_text=title).click()
+                if title == "KPIs":  # a table, not a plot: it shows rows
+                    explorer.locator("table", has_text="ASR").first.wait_for()
+                    continue
                 page.wait_for_function(
                     """() => [...document.querySelectorAll('.apifonica-explorer .js-plotly-plot')]
                         .some(p => p.offsetParent !== null
@@ -279,8 +286,8 @@ def test_demo_voila_dashboard_exports_and_draws_every_tab(chromium: Any, tmp_pat
                 (written,) = workdir.glob(f"calls-*{suffix}")
                 got = Path(download.value.path())
                 assert got.read_bytes() == written.read_bytes()
-            assert len(pd.read_csv(next(workdir.glob("calls-*.csv")))) == 500
-            assert len(pd.read_parquet(next(workdir.glob("calls-*.parquet")))) == 500
+            assert len(pd.read_csv(next(workdir.glob("calls-*.csv")))) == fetched
+            assert len(pd.read_parquet(next(workdir.glob("calls-*.parquet")))) == fetched
             assert str(workdir) not in page.inner_text("body")
         except Exception:
             page.screenshot(path=str(tmp_path / "failure.png"))
