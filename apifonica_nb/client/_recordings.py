@@ -21,7 +21,7 @@ import requests
 from ..errors import ResponseFormatError
 from ._answers import Answer
 from ._cancel import Stop, cancelled, run_in_worker
-from ._paging import resolve_next
+from ._paging import checked_next
 from ._transport import Transport, _increment
 
 __all__ = ["audio_kind", "check_recording", "iter_recordings", "read_audio", "recording_audio"]
@@ -62,7 +62,8 @@ def iter_recordings(
     cancel: threading.Event | None,
 ) -> Iterator[dict[str, Any]]:
     """Yield every recording object of the listing, page by page, following ``next`` verbatim
-    (relative and double-slash links resolve against the API; a link seen twice stops it)."""
+    (relative and double-slash links resolve against the API; a link seen twice, or one
+    carrying the token, stops it: the same checks as the calls history)."""
     current, query = url, params
     seen: set[str] = set()
     while True:
@@ -85,18 +86,9 @@ def iter_recordings(
         next_uri = page.get("next")
         if not next_uri:
             return
-        resolved = (
-            resolve_next(transport.origin, base_path, current, next_uri)
-            if isinstance(next_uri, str)
-            else None
+        resolved = checked_next(
+            transport, base_path, current, next_uri, seen, listing="recordings listing"
         )
-        if resolved is None or resolved in seen:
-            why = "twice" if resolved else "as something that is not a URL"
-            raise ResponseFormatError(
-                f"The recordings listing gave its next link {why}; stopping. It may be "
-                "incomplete: retry later.",
-                url=transport.redact(current),
-            )
         seen.add(resolved)
         current, query = resolved, {}
 
