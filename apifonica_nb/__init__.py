@@ -17,9 +17,18 @@ from typing import Any
 from . import cache, charts, errors, summary
 from .client import Client
 from .connect import connect
-from .fetch import fetch_call, fetch_calls, fetch_history
-from .frame import CALL_DTYPES, calls_to_frame
+from .fetch import (
+    call_family,
+    fetch_call,
+    fetch_calls,
+    fetch_history,
+    fetch_recording_audio,
+    fetch_recordings,
+    watch_call,
+)
+from .frame import CALL_DTYPES, calls_to_frame, recordings_to_frame
 from .reporting import report
+from .summary import concurrency, cost_anomalies, kpis
 
 __version__ = "0.1.0"
 
@@ -28,16 +37,24 @@ __all__ = [
     "Client",
     "__version__",
     "cache",
+    "call_family",
     "calls_to_frame",
     "charts",
+    "concurrency",
     "connect",
+    "cost_anomalies",
     "errors",
     "fetch_call",
     "fetch_calls",
     "fetch_history",
+    "fetch_recording_audio",
+    "fetch_recordings",
+    "kpis",
+    "recordings_to_frame",
     "report",
     "sandbox",
     "summary",
+    "watch_call",
     "widgets",
 ]
 

@@ -10,7 +10,6 @@ import argparse
 import contextlib
 import os
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from . import summary
 from .cache import write_dataset
 from .client import Client
 from .connect import DEMO_NOW, connect, describe
+from .demo import DASHBOARD, demo_folder, lab_command, voila_command
 from .errors import ApifonicaError
 from .fetch import CacheMode, fetch_calls, fetch_history
 from .reporting import report
@@ -102,6 +102,8 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     print(by_status.to_string(formatters=_FORMATS))
     print("\nCost by channel and direction (EUR)")
     print(by_channel[["calls", "talk_minutes", "cost_eur"]].to_string(formatters=_FORMATS))
+    print(f"\nKPIs by {' and '.join(args.by)} (ratios over attempts; see README 'KPIs')")
+    print(summary.kpi_table(df, by=args.by).to_string())
     return 0
 
 
@@ -184,22 +186,6 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _notebooks_dir(given: str | None) -> Path:
-    if given:
-        path = Path(given)
-    else:
-        # An editable install or a clone: the notebooks sit next to the package.
-        path = Path(__file__).resolve().parent.parent / "notebooks"
-        if not path.is_dir():
-            path = Path.cwd() / "notebooks"
-    if not path.is_dir() or not any(path.glob("*.ipynb")):
-        raise SystemExit(
-            f"apifonica-nb demo: no notebooks in {path}; run it from a clone of the project or "
-            "pass --notebooks DIR"
-        )
-    return path
-
-
 def _wait_until_up(url: str, proc: subprocess.Popen[bytes], seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -233,7 +219,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    notebooks = _notebooks_dir(args.notebooks)
+    folder = demo_folder(args.workdir, args.notebooks)
     env = dict(os.environ)
     sb = None
     if args.sandbox or not os.environ.get("APIFONICA_ACCOUNT_SID"):
@@ -246,41 +232,22 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             APIFONICA_BASE_URL=sb.url,
         )
         print(f"Sandbox: {args.calls} seeded calls at {sb.url}", flush=True)
+    print(folder.describe(), flush=True)
     token = secrets.token_hex(16)
-    common = ["--no-browser", f"--port={args.port}"]
     if args.voila:
-        if shutil.which("voila") is None:
-            raise SystemExit(
-                "apifonica-nb demo --voila needs Voila: pip install 'apifonica_nb[demo]'"
-            )
-        cmd = [
-            "voila",
-            str(notebooks / "04-explorer.ipynb"),
-            *common,
-            "--Voila.ip=127.0.0.1",
-            f"--ServerApp.token={token}",
-            "--MappingKernelManager.cull_idle_timeout=600",
-            "--MappingKernelManager.cull_interval=60",
-        ]
+        cmd = voila_command(folder.path, port=args.port, token=token)
         url = f"http://127.0.0.1:{args.port}/?token={token}"
     else:
-        cmd = [
-            sys.executable,
-            "-m",
-            "jupyter",
-            "lab",
-            *common,
-            "--ServerApp.ip=127.0.0.1",
-            f"--IdentityProvider.token={token}",
-            f"--ServerApp.root_dir={notebooks}",
-        ]
-        if hasattr(os, "geteuid") and os.geteuid() == 0:
-            cmd.append("--allow-root")  # containers and Binder-like boxes run as root
-        url = f"http://127.0.0.1:{args.port}/lab/tree/01-quickstart.ipynb?token={token}"
+        cmd = lab_command(folder.path, port=args.port, token=token)
+        first = "01-quickstart.ipynb" if (folder.path / "01-quickstart.ipynb").exists() else None
+        url = f"http://127.0.0.1:{args.port}/lab/tree/{first or DASHBOARD.name}?token={token}"
     # Own process group: Ctrl-C reaches this command, which then stops the server cleanly.
     # SIGTERM (kill, a container stop, `timeout`) must do the same, or the server outlives us.
+    # The server runs in the working folder: the kernels' exports land there too.
     previous = signal.signal(signal.SIGTERM, _interrupt)
-    proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cmd, env=env, cwd=folder.path, start_new_session=True, stdin=subprocess.DEVNULL
+    )
     try:
         _wait_until_up(url, proc, 90)
         print(f"Open {url}\nPress Ctrl-C to stop.", flush=True)
@@ -315,11 +282,14 @@ def _parser() -> argparse.ArgumentParser:
         add_help=False,
     )
     summary = sub.add_parser(
-        "summary", help="print calls by status and cost by channel for the call history"
+        "summary", help="print calls by status, cost by channel and the KPIs of the call history"
     )
     _add_source_options(summary)
     summary.add_argument("--since", help="first day (YYYY-MM-DD, UTC)")
     summary.add_argument("--until", help="last day, included (YYYY-MM-DD, UTC)")
+    summary.add_argument(
+        "--by", nargs="+", default=["channel"], help="KPI groups: call columns (channel)"
+    )
     summary.set_defaults(func=_cmd_summary)
     fetch = sub.add_parser(
         "fetch", help="fetch calls (history or a SID list) to a typed .parquet or .csv file"
@@ -346,8 +316,17 @@ def _parser() -> argparse.ArgumentParser:
     _add_source_options(demo)
     demo.add_argument("--port", type=int, default=8888, help="port to serve on (default 8888)")
     demo.add_argument("--no-browser", action="store_true", help="only print the URL")
-    demo.add_argument("--voila", action="store_true", help="serve 04-explorer with Voila")
-    demo.add_argument("--notebooks", help="folder of notebooks (default: the project's)")
+    demo.add_argument(
+        "--voila", action="store_true", help="serve the explorer as a dashboard with Voila"
+    )
+    demo.add_argument(
+        "--notebooks", help="folder of notebooks to copy (default: the project's examples)"
+    )
+    demo.add_argument(
+        "--workdir",
+        help="working folder the notebooks are copied to and served from (default: "
+        "$APIFONICA_NB_DEMO_DIR, else 'demo' in the user data folder)",
+    )
     demo.set_defaults(func=_cmd_demo)
     return parser
 

@@ -23,7 +23,15 @@ from .errors import ConfigurationError
 if TYPE_CHECKING:
     from .sandbox import Sandbox
 
-__all__ = ["DEMO_NOW", "SANDBOXES", "DemoSandboxes", "connect", "describe", "uses_sandbox"]
+__all__ = [
+    "DEMO_NOW",
+    "SANDBOXES",
+    "DemoSandboxes",
+    "connect",
+    "describe",
+    "sandbox_calls",
+    "uses_sandbox",
+]
 
 #: The frozen clock of the sandbox that :func:`connect` starts, so notebooks are reproducible.
 DEMO_NOW = "2026-11-01T12:00:00+00:00"
@@ -41,6 +49,7 @@ class DemoSandboxes:
         self._lock = threading.Lock()
         self._running: dict[tuple[int, int, str | None], Sandbox] = {}
         self._settings: dict[str, tuple[int, int, str | None]] = {}
+        self._by_url: dict[str, Sandbox] = {}
 
     def get(self, *, calls: int = 500, seed: int = 7, now: str | None = DEMO_NOW) -> Sandbox:
         """Return the sandbox for these settings, starting it if this process has none yet."""
@@ -53,6 +62,7 @@ class DemoSandboxes:
                 sb = sandbox.start(calls=calls, seed=seed, now=now)
                 self._running[key] = sb
                 self._settings[sb.url] = key
+                self._by_url[sb.url] = sb
                 atexit.register(sb.stop)
             return sb
 
@@ -60,6 +70,13 @@ class DemoSandboxes:
         """``(calls, seed, now)`` of the sandbox serving ``base_url``, if this registry has it."""
         with self._lock:
             return self._settings.get(base_url)
+
+    def calls_of(self, base_url: str) -> int | None:
+        """How many calls the sandbox serving ``base_url`` was seeded with, if this registry has
+        it: ``calls`` and the fraud night's on top (read from the handle's ``call_sids``)."""
+        with self._lock:
+            sb = self._by_url.get(base_url)
+        return None if sb is None else len(sb.call_sids)
 
 
 #: The one home of the sandboxes :func:`connect` starts (nothing runs until one is asked for).
@@ -114,13 +131,29 @@ def describe(client: Client) -> str:
     """Say in a few words which source ``client`` reads (no credentials in it).
 
     >>> describe(ap.connect(quiet=True))
-    'the bundled sandbox (500 seeded calls, clock frozen at 2026-11-01T12:00:00+00:00) at ...'
+    'the bundled sandbox (527 calls: 500 seeded and a fraud night of 27; clock frozen at ...'
     """
     settings = SANDBOXES.settings_of(client.base_url)
     if settings is None:
         host = urlsplit(client.base_url).hostname
         where = "a local server" if host in _LOOPBACK else "the Apifonica API"
         return f"{where} at {client.base_url} as account {client.account_sid}"
-    calls, _seed, now = settings
+    _calls, _seed, now = settings
     clock = f"clock frozen at {now}" if now else "live clock"
-    return f"the bundled sandbox ({calls} seeded calls, {clock}) at {client.base_url}"
+    return f"the bundled sandbox ({sandbox_calls(client.base_url)}; {clock}) at {client.base_url}"
+
+
+def sandbox_calls(base_url: str) -> str:
+    """Say how many calls the :data:`SANDBOXES` sandbox at ``base_url`` holds, and why.
+
+    >>> sandbox_calls(ap.connect(quiet=True).base_url)
+    '527 calls: 500 seeded and a fraud night of 27'
+    """
+    settings = SANDBOXES.settings_of(base_url)
+    total = SANDBOXES.calls_of(base_url)
+    if settings is None or total is None:
+        return "calls not known"
+    seeded = settings[0]
+    if total == seeded:
+        return f"{total:,} seeded calls"
+    return f"{total:,} calls: {seeded:,} seeded and a fraud night of {total - seeded:,}"

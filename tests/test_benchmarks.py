@@ -28,6 +28,9 @@ SCRIPTS = {
     "bench_charts.py": "JSON kB",
     "bench_explorer.py": "median s",
     "bench_store.py": "B/call",
+    "bench_family.py": "requests",
+    "bench_rate_limit.py": "% of limit",
+    "bench_kpis.py": "ours s",
 }
 
 

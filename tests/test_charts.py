@@ -168,6 +168,12 @@ def frame() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
+def short_frame() -> pd.DataFrame:
+    """Calls over a few hours: long enough, against the period, for the timeline's bars."""
+    return make_frame(1500, seed=3, days=0.2)
+
+
+@pytest.fixture(scope="module")
 def big() -> pd.DataFrame:
     return make_frame(100_000, seed=11, days=30)
 
@@ -289,8 +295,8 @@ def test_every_chart_has_a_title_and_units(build, frame: pd.DataFrame) -> None: 
 # ----------------------------------------------------------------- status timeline
 
 
-def test_timeline_draws_setup_and_talk_per_call_in_a_few_traces(frame: pd.DataFrame) -> None:
-    df = frame.head(300)
+def test_timeline_draws_setup_and_talk_per_call_in_a_few_traces(short_frame: pd.DataFrame) -> None:
+    df = short_frame.head(300)
     fig = charts.status_timeline(df)
     statuses = _labels(df["status"]).nunique()
     assert len(fig.data) <= 3 * statuses + 1  # never one trace per call
@@ -313,7 +319,7 @@ def test_timeline_draws_setup_and_talk_per_call_in_a_few_traces(frame: pd.DataFr
 
 
 def test_timeline_hover_names_the_call_and_escapes_user_text() -> None:
-    df = make_frame(5, seed=9)
+    df = make_frame(5, seed=9, days=0.01)
     df["tag"] = pd.Series(["<script>alert(1)</script>"] * 5, dtype="str")
     fig = charts.status_timeline(df)
     assert fig.layout.hovermode == "y unified"  # one label per row, titled by the SID
@@ -331,7 +337,7 @@ def test_timeline_hover_names_the_call_and_escapes_user_text() -> None:
 
 
 def test_timeline_rows_stay_apart_when_sids_repeat() -> None:
-    df = make_frame(4, seed=9)
+    df = make_frame(4, seed=9, days=0.01)
     df["call_sid"] = pd.Series(["<b>cal1</b>", "<b>cal1</b>", None, None], dtype="str")
     rows = {y for t in charts.status_timeline(df).data for y in t.y}
     assert rows == {"&lt;b&gt;cal1&lt;/b&gt;", "&lt;b&gt;cal1&lt;/b&gt; #2", "–", "– #2"}
@@ -356,8 +362,8 @@ def test_timeline_keeps_true_durations_across_a_dst_change() -> None:
     assert "Europe/Berlin" in berlin.layout.xaxis.title.text
 
 
-def test_timeline_tz_changes_positions_not_lengths(frame: pd.DataFrame) -> None:
-    df = frame.head(200)
+def test_timeline_tz_changes_positions_not_lengths(short_frame: pd.DataFrame) -> None:
+    df = short_frame.head(200)
     utc, riga = charts.status_timeline(df), charts.status_timeline(df, tz="Europe/Riga")
     for a, b in zip(utc.data, riga.data, strict=True):
         if a.type == "bar":
@@ -366,24 +372,25 @@ def test_timeline_tz_changes_positions_not_lengths(frame: pd.DataFrame) -> None:
             assert shift <= {pd.Timedelta(hours=2), pd.Timedelta(hours=3)}
 
 
-def test_timeline_aggregates_above_max_calls(frame: pd.DataFrame) -> None:
-    df = frame.head(600)
+def test_timeline_aggregates_above_max_calls(short_frame: pd.DataFrame) -> None:
+    df = short_frame.head(600)
     fig = charts.status_timeline(df, max_calls=500)
     assert "aggregated" in fig.layout.title.text
     assert "max_calls=500" in fig.layout.title.subtitle.text
-    assert len(fig.data) == _labels(df["status"]).nunique()
-    # Each call counts once in every bucket its [created, end-or-update] span touches.
+    # One trace per status with a call to count (the legend lists only what is drawn).
+    countable = df["ended"].fillna(df["updated"]) > df["created"]
+    assert len(fig.data) == _labels(df["status"])[countable].nunique()
+    # Each call counts once in every bucket its [created, end-or-update) span touches.
     width = fig.layout.meta["bucket_seconds"]
-    created = df["created"]
-    end = df["ended"].fillna(df["updated"]).fillna(created)
-    end = end.where(end >= created, created)
+    end = df["ended"].fillna(df["updated"])
+    counted = df.loc[end > df["created"]]
+    created, end = counted["created"], end[end > df["created"]]
     origin = created.min().floor(f"{width}s")
-    touched = (
-        (end - origin) // pd.Timedelta(seconds=width)
-        - (created - origin) // pd.Timedelta(seconds=width)
-        + 1
-    )
+    step = pd.Timedelta(seconds=width)
+    touched = -((origin - end) // step) - (created - origin) // step
     assert sum(float(np.sum(t.y)) for t in fig.data) == touched.sum()
+    left_out = len(df) - len(counted)
+    assert f"{left_out:,} calls not counted (no end, no update" in fig.layout.title.subtitle.text
     # Below the threshold the same frame gets the per-call view.
     assert "aggregated" not in charts.status_timeline(df, max_calls=600).layout.title.text
 
@@ -576,7 +583,7 @@ def test_figures_stay_small_at_100k_calls(build, big: pd.DataFrame) -> None:  # 
 
 
 def test_the_largest_per_call_timeline_stays_under_the_bound() -> None:
-    df = make_frame(2000, seed=8)
+    df = make_frame(2000, seed=8, days=0.1)
     fig = charts.status_timeline(df, max_calls=2000)
     assert "aggregated" not in fig.layout.title.text
     assert len(fig.to_json()) < 5_000_000
@@ -611,7 +618,76 @@ def test_a_stray_old_call_does_not_squash_the_time_axis(build, frame: pd.DataFra
 
 
 def test_the_aggregated_timeline_counts_inside_the_window(frame: pd.DataFrame) -> None:
-    df = _with_a_stray_old_call(frame.head(600))
+    df = _with_a_stray_old_call(frame.head(600))  # buckets follow the window, not 2017
     fig = charts.status_timeline(df, max_calls=500)
     assert fig.layout.meta["bucket_seconds"] <= 3600
-    assert "not counted: 1 call outside this window" in fig.layout.title.subtitle.text
+    assert "1 call outside this window" in fig.layout.title.subtitle.text
+
+
+# -- charts that fit the span -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("days", "word"), [(0.9, "hour"), (30, "day"), (360, "week"), (3000, "month")]
+)
+def test_without_freq_the_bucket_follows_the_span(days: float, word: str) -> None:
+    df = make_frame(400, seed=5, days=days)
+    counts = charts.status_counts(df)
+    assert counts.layout.title.text == f"Calls per {word} by status"
+    over_time = charts.cost_over_time(df)
+    assert over_time.layout.title.text.startswith(f"Cost per {word} by channel")
+    # Every call is in one bar: the buckets split the calls, they drop none.
+    assert sum(int(np.sum(t.y)) for t in counts.data) == len(df)
+
+
+def test_count_axes_tick_whole_numbers() -> None:
+    few = make_frame(4, seed=3, days=0.5)
+    for fig in (charts.status_counts(few), charts.duration_histogram(few)):
+        assert fig.layout.yaxis.tickformat == ",d"
+        assert fig.layout.yaxis.dtick == 1  # 0, 1, 2, ... never 0.2, 0.4
+    many = make_frame(2000, seed=3, days=0.5)
+    fig = charts.status_counts(many)
+    assert fig.layout.yaxis.tickformat == ",d" and fig.layout.yaxis.dtick is None
+
+
+def test_small_bar_labels_are_hidden_not_shrunk(frame: pd.DataFrame) -> None:
+    fig = charts.cost_by_channel(frame)
+    assert fig.layout.uniformtext.mode == "hide"
+    assert fig.layout.uniformtext.minsize >= 10
+
+
+def test_chart_totals_round_as_the_report_does() -> None:
+    from apifonica_nb.reporting import format_value
+
+    # 25.215 is 25.214999... in binary: printf rounding would say 25.21, the report 25.22.
+    df = make_frame(3, seed=1).assign(cost_eur=pd.array([25.0, 0.2, 0.015], dtype="Float64"))
+    fig = charts.cost_by_channel(df)
+    assert f"total {format_value(25.215, 'money')}" in fig.layout.title.subtitle.text
+    assert "25.22 EUR" in fig.layout.title.subtitle.text
+
+
+def test_the_timeline_picks_its_view_by_call_length_against_the_period(
+    frame: pd.DataFrame, short_frame: pd.DataFrame
+) -> None:
+    # Minute-long calls over days: bars would be dots, so calls in progress, and it says why.
+    days = charts.status_timeline(frame.head(300))
+    assert "aggregated" in days.layout.title.text and days.layout.meta["aggregated"]
+    assert "bars would not show" in days.layout.title.subtitle.text
+    # Over an hour the same kind of calls are bars, one row per call.
+    hour = charts.status_timeline(short_frame.head(300))
+    assert "one row per call" in hour.layout.title.text
+    assert {"setup", "talk"} <= {(t.meta or {}).get("phase") for t in hour.data}
+
+
+def test_the_timeline_legend_describes_only_the_marks_drawn(short_frame: pd.DataFrame) -> None:
+    df = short_frame.head(200)
+    finished = df.loc[df["ended"].notna()]
+    fig = charts.status_timeline(finished)
+    subtitle = fig.layout.title.subtitle.text
+    assert "solid bar: talk" in subtitle and "no end yet" not in subtitle
+    assert not _traces(fig, "open")
+    with_open = charts.status_timeline(df).layout.title.subtitle.text
+    assert "hatched ▸: no end yet" in with_open
+    agg = charts.status_timeline(make_frame(300, seed=3))
+    assert "bar" not in " ".join(t.type for t in agg.data if t.type != "bar")
+    assert "pale thin bar" not in agg.layout.title.subtitle.text

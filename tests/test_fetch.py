@@ -19,6 +19,7 @@ from apifonica_nb.errors import (
     NotFoundError,
 )
 from apifonica_nb.frame import build_frame, deduplicate
+from apifonica_nb.sandbox.burst import burst_size
 
 
 def plain_history(sandbox: Any) -> list[dict[str, Any]]:
@@ -194,8 +195,11 @@ def test_connect_uses_the_sandbox_without_credentials(capsys: pytest.CaptureFixt
     again = ap.connect(calls=120, seed=3, quiet=True)
     assert again.base_url == client.base_url  # one sandbox per process
     assert capsys.readouterr().out == ""
-    assert describe(again).startswith("the bundled sandbox (120 seeded calls, clock frozen")
-    assert len(ap.fetch_history(client=client, progress=False)) == 120
+    assert describe(again).startswith(
+        f"the bundled sandbox ({120 + burst_size(120)} calls: 120 seeded and a fraud night of "
+    )
+    # 120 seeded calls and the fraud night's 22
+    assert len(ap.fetch_history(client=client, progress=False)) == 120 + burst_size(120)
 
 
 def test_connect_uses_the_environment_when_set(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import os
 import re
 from html.parser import HTMLParser
@@ -14,7 +15,14 @@ from test_charts import UNKNOWN_STATUS, make_frame
 
 import apifonica_nb as ap
 from apifonica_nb import charts
-from apifonica_nb.reporting import REPORT_CHARTS, report, report_html
+from apifonica_nb.frame import FINAL_STATUSES
+from apifonica_nb.reporting import (
+    REPORT_CHARTS,
+    format_table,
+    format_value,
+    report,
+    report_html,
+)
 
 HOSTILE_TAG = "<script>window.__pwned = 1</script>"
 HOSTILE_STATUS = "<img src=x onerror=window.__pwned=2>"
@@ -65,6 +73,13 @@ class _Tables(HTMLParser):
             self._cell.append(data)
 
 
+def money(text: str) -> float:
+    """Read "1,234.50 EUR" back as a number."""
+    amount, currency = text.split(" ")
+    assert currency == "EUR"
+    return float(amount.replace(",", ""))
+
+
 def _parse(text: str) -> _Tables:
     parser = _Tables()
     parser.feed(text)
@@ -110,7 +125,8 @@ def test_header_numbers_match_the_frame(frame: pd.DataFrame, html_text: str) -> 
     assert kpis["calls"] == f"{len(df):,}"
     assert kpis["total cost"] == f"{float(df['cost_eur'].sum()):,.2f} EUR"
     assert kpis["failures"] == "2"
-    final = df["is_final"].fillna(False).astype(bool)
+    # The ASR of ap.kpis: an undocumented status is no attempt, whatever is_final says.
+    final = df["status"].isin(FINAL_STATUSES)
     completed = df["status"].eq("completed").fillna(False).astype(bool)
     assert kpis["answer rate"] == f"{(completed & final).sum() / final.sum():.1%}"
     first, last = df["created"].min(), df["created"].max()
@@ -125,10 +141,14 @@ def test_summary_tables_match_the_frame(frame: pd.DataFrame, html_text: str, by:
     labels = df[by].astype("str").fillna(charts.UNKNOWN)
     counts = labels.value_counts()
     cost = df["cost_eur"].astype("float64").groupby(labels).sum()
-    drawn = {row[0]: (int(row[1].replace(",", "")), float(row[3].replace(",", ""))) for row in rows}
-    assert drawn == {k: (int(counts[k]), pytest.approx(cost[k], abs=1e-4)) for k in counts.index}
+    # The answer rate per status is 0 or 100% by definition: only the channel table has it.
+    assert header[2:4] == (["share", "cost"] if by == "status" else ["share", "answer rate"])
+    at = header.index("cost")
+    drawn = {row[0]: (int(row[1].replace(",", "")), money(row[at])) for row in rows}
+    assert drawn == {k: (int(counts[k]), pytest.approx(cost[k], abs=0.00501)) for k in counts.index}
     assert int(total[1].replace(",", "")) == len(df)
-    assert float(total[3].replace(",", "")) == pytest.approx(float(df["cost_eur"].sum()), abs=1e-4)
+    assert money(total[at]) == pytest.approx(float(df["cost_eur"].sum()), abs=0.00501)
+    assert total[2] == "100.0%"
     if by == "status":
         # Lifecycle order, undocumented statuses after the documented ones, NA last.
         names = [row[0] for row in rows]
@@ -176,7 +196,7 @@ def test_empty_frame_gives_a_report_that_says_so(tmp_path: Path) -> None:
     assert _parse(text).kpis == {
         "calls": "0",
         "total cost": "0.00 EUR",
-        "answer rate": "n/a",
+        "answer rate": "no calls to measure",
         "failures": "0",
     }
     assert text.count("No calls to show") >= 3
@@ -262,3 +282,106 @@ def test_seeded_sandbox_report_renders_offline(chromium: Any, sandbox: Any, tmp_
             page.screenshot(path=str(DOCS / "report.png"), full_page=True)
     finally:
         page.close()
+
+
+# ----------------------------------------------------------------- the header and the numbers
+
+
+def _facts(text: str) -> dict[str, str]:
+    found = re.findall(r'<dd data-fact="([a-z]+)">([^<]*)</dd>', text)
+    return {name: html.unescape(value) for name, value in found}
+
+
+def test_header_says_what_was_asked_of_whom_and_where(sandbox: Any) -> None:
+    df = ap.fetch_history(
+        client=sandbox.client(),
+        since="2026-10-01",
+        until="2026-10-31",
+        status=["failed", "busy"],
+        progress=False,
+    )
+    text = report_html(df)
+    facts = _facts(text)
+    # The period asked, not the calls' span; the filters; the account; the source.
+    assert facts["period"].startswith("2026-10-01 – 2026-10-31 (UTC, as asked")
+    assert facts["filters"] == "status failed, busy"
+    assert facts["account"] == sandbox.account_sid
+    assert facts["source"].startswith("a local server at http://127.0.0.1:")
+    assert facts["prices"].startswith("price read as EUR")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", facts["generated"])
+    # No completed call can be in the frame: the answer rate is not a misleading 0.0%.
+    assert _parse(text).kpis["answer rate"].startswith("not measured")
+    assert "answer rate" not in "".join(_parse(text).tables["channel"][0])
+    assert 'class="partial"' not in text
+
+
+def test_header_falls_back_to_the_span_and_takes_overrides(frame: pd.DataFrame) -> None:
+    facts = _facts(report_html(frame))
+    assert "(no period asked: the calls' span)" in facts["period"]
+    assert facts["filters"] == "none (every call of the period)"
+    assert facts["account"] == "not recorded"
+    given = report_html(
+        frame,
+        since="2026-09-01",
+        until="2026-09-30",
+        filters={"channel": "viber"},
+        account="acc-mine",
+        source="the Apifonica API at api.example",
+        price_unit="cents",
+    )
+    facts = _facts(given)
+    assert facts["period"].startswith("2026-09-01 – 2026-09-30")
+    assert facts["filters"] == "channel viber"
+    assert facts["account"] == "acc-mine"
+    assert facts["source"] == "the Apifonica API at api.example"
+    assert facts["prices"] == "price read as euro cents: cost = price ÷ 100 EUR"
+
+
+def test_a_capped_frame_says_so_in_the_header(sandbox: Any) -> None:
+    df = ap.fetch_history(client=sandbox.client(), max_calls=40, progress=False)
+    text = report_html(df)
+    assert "Stopped at 40 calls (max_calls): more calls match" in text
+    assert _facts(text)["filters"] == "at most 40 calls"
+
+
+@pytest.mark.parametrize(
+    ("value", "kind", "text"),
+    [
+        (25.215, "money", "25.22 EUR"),
+        (1234567.891, "money", "1,234,567.89 EUR"),
+        (-0.0001, "money", "0.00 EUR"),
+        (0.02945, "price", "0.0295 EUR"),
+        (0.05, "rate", "0.0500 EUR/min"),
+        (0.6574, "percent", "65.7%"),
+        (None, "ratio", "no calls to measure"),
+        (pd.NA, "money", ""),
+        (float("nan"), "count", ""),
+        (12345, "count", "12,345"),
+        (886.04, "minutes", "886.0"),
+        (pd.Timestamp("2026-10-01 12:30", tz="Europe/Riga"), "time", "2026-10-01 09:30:00"),
+    ],
+)
+def test_format_value(value: object, kind: Any, text: str) -> None:
+    assert format_value(value, kind) == text
+
+
+def test_format_table_right_aligns_numbers_and_leaves_missing_blank() -> None:
+    table = pd.DataFrame(
+        {
+            "calls": pd.array([1200, 3], dtype="Int64"),
+            "answer_rate": pd.array([0.5, None], dtype="Float64"),
+            "cost_eur": [12.345, float("nan")],
+            "per_minute_eur": [0.0123, 0.05],
+            "note": ["<b>x</b>", None],
+        },
+        index=pd.Index(["DE", "LV"], name="country"),
+    )
+    out = format_table(table, footer={"calls": 1203, "cost_eur": 12.345})
+    assert "<th>country</th>" in out and "<th class=num>calls</th>" in out
+    assert '<td class="num">1,200</td>' in out
+    assert '<td class="num">50.0%</td>' in out
+    assert '<td class="num none">no calls to measure</td>' in out
+    assert '<td class="num">12.35 EUR</td>' in out and '<td class="num"></td>' in out
+    assert '<td class="num">0.0123 EUR/min</td>' in out
+    assert "&lt;b&gt;x&lt;/b&gt;" in out and "<td></td>" in out
+    assert "<tfoot><tr><th>total</th>" in out and "NA" not in out

@@ -14,6 +14,7 @@ from typing import Any
 import ipywidgets
 import pandas as pd
 import pytest
+from itables.widget import ITable
 
 import apifonica_nb as ap
 from apifonica_nb.connect import DEMO_NOW
@@ -23,10 +24,13 @@ from apifonica_nb.errors import (
     InvalidRequestError,
     TransportError,
 )
+from apifonica_nb.reporting import format_value
+from apifonica_nb.sandbox.burst import burst_size
 from apifonica_nb.summary import totals
-from apifonica_nb.widgets import CHARTS, CallExplorer, parse_sid_list
+from apifonica_nb.widgets import CHARTS, CallExplorer, ChartTab, parse_sid_list
 from apifonica_nb.widgets._export import export_frame
-from apifonica_nb.widgets._html import summary_html, table_html
+from apifonica_nb.widgets._html import summary_html, table_frame
+from apifonica_nb.widgets._query import DEFAULT_MAX_CALLS
 
 CALLS = 300
 
@@ -62,7 +66,7 @@ def closed_port() -> int:
 @pytest.mark.parametrize(
     ("form", "kwargs"),
     [
-        ({}, {"max_calls": 1000}),
+        ({}, {"max_calls": DEFAULT_MAX_CALLS}),
         (
             {
                 "since": dt.date(2026, 10, 10),
@@ -75,7 +79,7 @@ def closed_port() -> int:
                 "until": dt.date(2026, 10, 25),
                 "status": ["completed", "busy", "failed"],
                 "direction": "outbound",
-                "max_calls": 1000,
+                "max_calls": DEFAULT_MAX_CALLS,
             },
         ),
         (
@@ -327,7 +331,7 @@ def test_a_wrong_token_is_reported_in_the_form(sb: Any) -> None:
             e.fetch()
         # The right token, typed in, then works.
         e.auth_token.value = sb.auth_token
-        assert len(e.fetch()) == CALLS
+        assert len(e.fetch()) == len(sb.call_sids)
         assert e.message.value == ""
     finally:
         e.close()
@@ -380,7 +384,7 @@ def test_a_typed_token_never_reaches_the_widget_state(sb: Any) -> None:
         assert e.auth_token.value == ""
         assert e.token_status.value == "token set ✓"
         df = e.fetch()  # the token moved, and it is the one used
-        assert len(df) == CALLS
+        assert len(df) == len(sb.call_sids)
         state = manager_state_text()
         assert sb.auth_token not in state
         assert sb.account_sid in state  # the state is really there
@@ -401,7 +405,7 @@ def test_an_environment_token_prefills_but_never_reaches_the_widget_state(
         assert e.account_sid.value == sb.account_sid
         assert e.base_url.value == sb.url
         assert "token set ✓" in e.token_status.value
-        assert len(e.fetch()) == CALLS
+        assert len(e.fetch()) == len(sb.call_sids)
         assert sb.auth_token not in manager_state_text()
     finally:
         e.close()
@@ -422,7 +426,7 @@ def test_the_sandbox_choice_starts_and_stops_a_sandbox() -> None:
     assert e.source.value == "sandbox"  # no APIFONICA_* in the environment
     assert e.account_sid.disabled
     df = e.fetch()
-    assert len(df) == 120
+    assert len(df) == 120 + burst_size(120)  # the seeded calls and the fraud night's
     assert "Sandbox running at" in e.connection_status.value
     port = re.search(r"http://127\.0\.0\.1:(\d+)", e.connection_status.value)
     assert port is not None
@@ -443,22 +447,31 @@ def test_summary_numbers_are_those_of_the_frame(explorer: CallExplorer) -> None:
     assert f"<b>{len(df):,}</b> calls" in text
     assert f"{total:,.2f} EUR" in text
     assert f"{answered / int(finished.sum()):.1%}" in text
-    assert f"({answered:,} of {int(finished.sum()):,} finished calls)" in text
+    assert f"({answered:,} answered of {int(finished.sum()):,} attempts)" in text
     assert "<b>0</b> failures" in text
     assert total > 0 and 0 < answered < len(df)
 
 
-def test_the_table_is_sorted_and_cut_as_asked(explorer: CallExplorer) -> None:
+def table_cells(explorer: CallExplorer) -> tuple[list[str], list[list[str]]]:
+    """Return the headers and the rows the interactive table sends to the browser."""
+    args = explorer.table._dt_args
+    headers = re.findall(r"<th>(.*?)</th>", args["table_html"])
+    return headers, json.loads(args["data_json"])
+
+
+def test_the_table_holds_every_call_in_the_frame_order(explorer: CallExplorer, sb: Any) -> None:
     df = explorer.fetch()
-    assert explorer.table.value.count("</tr>") == 50 + 1  # header row plus the first 50
-    explorer.rows.value = 5
-    explorer.sort_by.value = "duration"
-    explorer.ascending.value = False
-    longest = df.sort_values("duration", ascending=False, kind="stable")["call_sid"].head(5)
-    positions = [explorer.table.value.index(sid) for sid in longest]
-    assert positions == sorted(positions)
-    assert explorer.table.value.count("</tr>") == 5 + 1
-    assert "sorted by duration (descending)" in explorer.table.value
+    headers, rows = table_cells(explorer)
+    assert len(rows) == len(df) == len(sb.call_sids)  # search, sort, pages: in the browser
+    sids = [row[headers.index("call_sid")] for row in rows]
+    assert sids == df["call_sid"].tolist()
+    assert explorer.table.selected_rows == []
+    assert f"{len(df):,} calls" in explorer.results.children[1].value
+
+
+def test_the_table_has_no_hand_written_sort_controls(explorer: CallExplorer) -> None:
+    for gone in ("sort_by", "ascending", "rows"):
+        assert not hasattr(explorer, gone)
 
 
 def test_the_summary_line_has_no_answer_rate_without_finished_calls() -> None:
@@ -470,26 +483,86 @@ def test_the_summary_line_has_no_answer_rate_without_finished_calls() -> None:
         }
     )
     text = summary_html(totals(live), note="partial: <cut>")
-    assert "answer rate <b>n/a</b> (no finished calls)" in text  # not a misleading 0.0%
+    assert "answer rate (ASR) <b>no calls to measure</b>" in text  # not a misleading 0.0%
     assert "total cost <b>0.50 EUR</b>" in text
     assert "&lt;cut&gt;" in text and "<cut>" not in text
 
 
 def test_table_cells_are_escaped() -> None:
     df = pd.DataFrame({"call_sid": ["cal1"], "tag": ["<script>alert(1)</script>"]})
-    out = table_html(df, sort_by="tag", ascending=True, rows=10)
-    assert "<script>" not in out
-    assert "&lt;script&gt;" in out
+    text, _ = table_frame(df)
+    args = ITable(text, maxBytes=0)._dt_args  # what the browser gets: escaped by itables
+    assert "<script>" not in args["data_json"] and "&lt;script&gt;" in args["data_json"]
 
 
-def test_every_chart_has_a_tab_with_a_plotly_figure(explorer: CallExplorer) -> None:
+def test_every_chart_has_a_tab_drawn_when_shown(explorer: CallExplorer) -> None:
     explorer.fetch()
-    assert list(explorer.charts.titles) == list(CHARTS)
-    for title, output in explorer.chart_outputs.items():
+    assert list(explorer.charts.titles) == [tab.title for tab in CHARTS]
+    # Only the tab in sight is drawn: a figure drawn hidden would get no size.
+    drawn = [title for title, out in explorer.chart_outputs.items() if out.outputs]
+    assert drawn == [CHARTS[0].title]
+    for index, (title, output) in enumerate(explorer.chart_outputs.items()):
+        explorer.charts.selected_index = index
         (shown,) = output.outputs
+        if "text/html" in shown["data"]:  # the KPIs tab is a table
+            assert "<table" in shown["data"]["text/html"], title
+            continue
         figure = shown["data"]["application/vnd.plotly.v1+json"]
         assert figure["data"], title
         assert figure["layout"]["title"]["text"], title
+    # A new fetch clears them, and draws the tab in sight again.
+    explorer.fetch()
+    drawn = [title for title, out in explorer.chart_outputs.items() if out.outputs]
+    assert drawn == [CHARTS[-1].title]
+
+
+def test_tabs_are_a_list_to_extend(sb: Any) -> None:
+    counted = ChartTab("Counted", lambda df: f"<table><tr><td>{len(df)} calls</td></tr></table>")
+    e = CallExplorer(client=sb.client(), tabs=[*CHARTS, counted])
+    try:
+        e.max_calls.value = 30
+        e.fetch()
+        assert list(e.charts.titles)[-1] == "Counted"
+        e.charts.selected_index = len(CHARTS)
+        (shown,) = e.chart_outputs["Counted"].outputs
+        assert "30 calls" in shown["data"]["text/html"]
+    finally:
+        e.close()
+
+
+def test_a_capped_fetch_says_so_in_the_summary(explorer: CallExplorer) -> None:
+    explorer.max_calls.value = 100
+    df = explorer.fetch()
+    assert len(df) == 100 and df.attrs["complete"] is False
+    assert "stopped at 100: more calls match" in explorer.summary.value
+    assert 'class="apifonica-partial"' in explorer.summary.value
+    explorer.max_calls.value = 0  # no limit: the whole history, and no warning
+    whole = explorer.fetch()
+    assert whole.attrs["complete"] is True
+    assert "apifonica-partial" not in explorer.summary.value
+
+
+def test_statuses_are_checkboxes_with_all_and_none(explorer: CallExplorer) -> None:
+    picker = explorer.status
+    assert list(picker.checkboxes) == list(ap.frame.STATUSES)  # every status in sight
+    picker.all_button.click()
+    assert picker.value == tuple(ap.frame.STATUSES)
+    picker.none_button.click()
+    assert picker.value == () and explorer.filters()["status"] is None
+    picker.checkboxes["busy"].value = True
+    picker.checkboxes["failed"].value = True
+    assert explorer.filters()["status"] == ["busy", "failed"]  # lifecycle order
+    with pytest.raises(InvalidRequestError, match="unknown statuses"):
+        picker.value = ("compelted",)
+
+
+def test_progress_has_a_line_of_its_own(explorer: CallExplorer) -> None:
+    explorer.max_calls.value = 40
+    explorer.fetch()
+    buttons, label = explorer.run_row.children
+    assert label is explorer.progress_label and "apifonica-progress" in label._dom_classes
+    assert explorer.fetch_button in buttons.children
+    assert explorer.progress_label.value.startswith("done: 40 calls")
 
 
 def test_exports_read_back_with_the_same_values(
@@ -522,7 +595,19 @@ def test_exports_read_back_with_the_same_values(
     links = [o["data"]["text/html"] for o in explorer.export_links.outputs]
     assert f'<a href="{parquet.name}" download>' in links[0]
     assert f'<a href="out/{csv.name}" download>' in links[1]
-    assert str(csv) in links[1]
+    assert str(tmp_path) not in "".join(links)  # no server path beside a link that works
+    outside = explorer.export("csv", folder=tmp_path.parent / "elsewhere")
+    assert str(outside) in explorer.export_links.outputs[-1]["data"]["text/html"]
+
+
+def test_a_dashboard_has_no_folder_field(sb: Any) -> None:
+    e = CallExplorer(client=sb.client(), dashboard=True)
+    try:
+        (row, _links) = e._export.children
+        assert e.export_dir not in row.children
+        assert e.export_csv_button in row.children
+    finally:
+        e.close()
 
 
 def test_export_goes_to_a_new_file_each_time(tmp_path: Path) -> None:
@@ -548,3 +633,23 @@ def test_close_closes_the_widgets(sb: Any) -> None:
     assert all(w.comm is not None for w in some)
     e.close()
     assert all(w.comm is None for w in some)
+
+
+def test_table_numbers_are_formatted_and_right_aligned(explorer: CallExplorer) -> None:
+    explorer.max_calls.value = 20
+    df = explorer.fetch()
+    headers, rows = table_cells(explorer)
+    assert "cost_eur (EUR)" in headers and "created (UTC)" in headers
+    costs = [row[headers.index("cost_eur (EUR)")] for row in rows]
+    # Each call's cost at 4 decimals, the unit in the header: DataTables sorts "1,234.5000"
+    # as a number (it would sort "1,234.5000 EUR" as text). Missing: blank, never "<NA>".
+    assert all(re.fullmatch(r"\d[\d,]*\.\d{4}|", c) for c in costs)
+    assert costs == [format_value(v, "price").removesuffix(" EUR") for v in df["cost_eur"]]
+    assert any(costs) and all("NA" not in c and "nan" not in c for row in rows for c in row)
+    (right,) = explorer.table._dt_args["columnDefs"]
+    assert right["className"] == "dt-right"
+    assert {headers[i] for i in right["targets"]} == {
+        "duration",
+        "talk_seconds",
+        "cost_eur (EUR)",
+    }

@@ -107,6 +107,8 @@ class Lab:
     log: Path
     #: The sandbox's auth token, for typing into the form.
     api_token: str
+    #: The sandbox the kernel reads (its data, for choosing a call to look for).
+    sandbox: Any
 
     def api(self, method: str, path: str) -> requests.Response:
         return requests.request(
@@ -128,7 +130,8 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
     write_notebook(folder / "explorer.ipynb")
     config = tmp_path / "jupyter-config"
     lab_settings(config)
-    sandbox = ap.sandbox.start(calls=CALLS, seed=7, now=DEMO_NOW, process=True)
+    # Without the fraud night, so the account holds exactly CALLS calls.
+    sandbox = ap.sandbox.start(calls=CALLS, seed=7, now=DEMO_NOW, process=True, fraud_burst=False)
     token = secrets.token_hex(24)
     port = free_port()
     env = {
@@ -169,7 +172,7 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, so it can be stopped as one
         )
-    server = Lab(f"http://127.0.0.1:{port}", token, folder, proc, log, sandbox.auth_token)
+    server = Lab(f"http://127.0.0.1:{port}", token, folder, proc, log, sandbox.auth_token, sandbox)
     try:
         deadline = time.monotonic() + LAB_START_TIMEOUT
         while True:
@@ -228,8 +231,8 @@ def test_explorer_fetches_and_renders_in_jupyterlab(chromium: Any, lab: Lab) -> 
         explorer.wait_for(timeout=60_000)  # kernel start + imports
         explorer.locator("button", has_text="Fetch").click()
 
-        table = explorer.locator("table.apifonica-calls")
-        table.wait_for()
+        table = explorer.locator(".dt-container table")
+        table.locator("tbody tr").first.wait_for()
         # Charts below the fold may be drawn late (JupyterLab renders lazily): bring them in.
         explorer.locator(".widget-tab").nth(1).scroll_into_view_if_needed()
         explorer.locator(".js-plotly-plot .main-svg >> visible=true").first.wait_for()
@@ -237,9 +240,9 @@ def test_explorer_fetches_and_renders_in_jupyterlab(chromium: Any, lab: Lab) -> 
         summary = explorer.locator(".apifonica-summary").inner_text()
         assert f"{CALLS} calls" in summary
         assert "EUR" in summary and "answer rate" in summary and "0 failures" in summary
-        assert table.locator("tbody tr").count() == 50
+        assert table.locator("tbody tr").count() == 10  # one page of the interactive table
         header = table.locator("thead").inner_text()
-        assert "call_sid" in header and "cost_eur" in header
+        assert "call_sid" in header and "cost_eur (EUR)" in header
         assert explorer.get_by_text(f"done: {CALLS} calls").count() == 1
         # The connection section, collapsed, says which account it is connected to.
         assert "Connection ✓ acc" in explorer.inner_text()
@@ -252,7 +255,7 @@ def test_explorer_fetches_and_renders_in_jupyterlab(chromium: Any, lab: Lab) -> 
         page.wait_for_function(
             """() => [...document.querySelectorAll('.apifonica-explorer .js-plotly-plot')]
                 .some(p => p.offsetParent !== null
-                      && p.textContent.includes('Call status timeline'))"""
+                      && /Call status timeline|Calls in progress per/.test(p.textContent))"""
         )
         explorer.locator(".lm-TabBar-tab", has_text="Calls by status").click()
 
@@ -319,3 +322,84 @@ def save_screenshot(page: Any) -> None:
     page.wait_for_timeout(800)  # let plotly finish resizing to the wider notebook
     (ROOT / "docs").mkdir(exist_ok=True)
     page.screenshot(path=str(ROOT / "docs" / "explorer.png"))
+
+
+def test_the_explorer_investigates_a_searched_call(chromium: Any, lab: Lab) -> None:
+    """Fetch, search the table for a recorded call, select it: the detail pane shows its SID,
+    its legs and an audio element playing from a blob: URL; nothing is fetched from a CDN."""
+    calls = ap.fetch_history(client=lab.sandbox.client(), progress=False, cache=False)
+    recorded = calls[calls["record_sid"].notna()]
+    forwarded = recorded["parent_call_sid"].notna() & (
+        recorded["parent_call_sid"] != recorded["call_sid"]
+    )
+    recorded = recorded[forwarded.fillna(False)].iloc[0]  # a leg: the family has several
+    sid, record_sid = str(recorded["call_sid"]), str(recorded["record_sid"])
+    context = chromium.new_context(viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    outside: list[str] = []  # every request the page makes off the lab's own origin
+    page.on(
+        "request",
+        lambda r: None if r.url.startswith((lab.url, "data:", "blob:")) else outside.append(r.url),
+    )
+    try:
+        page.goto(f"{lab.url}/lab/tree/explorer.ipynb?token={lab.token}")
+        page.locator(".jp-StatusBar-TextItem", has_text="| Idle").wait_for(timeout=60_000)
+        page.locator(".jp-Notebook .jp-Cell .jp-InputPrompt").first.click()
+        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+        explorer = page.locator(".apifonica-explorer").first
+        explorer.wait_for(timeout=60_000)
+        explorer.locator("button", has_text="Fetch").click()
+        rows = explorer.locator(".dt-container table tbody tr")
+        rows.first.wait_for()
+
+        search = explorer.locator(".dt-container .dt-search input")
+        search.fill(sid[:18])  # part of the SID, as a person pastes from a ticket
+        page.wait_for_function(
+            """sid => {
+                const rows = document.querySelector('.apifonica-explorer')
+                    .querySelectorAll('.dt-container table tbody tr');
+                return rows.length === 1 && rows[0].textContent.includes(sid);
+            }""",
+            arg=sid,
+        )
+        rows.first.click()  # select it
+        detail = explorer.locator(".apifonica-detail")
+        detail.locator("h4", has_text=sid).wait_for()
+        detail.locator(".apifonica-fields td", has_text=record_sid).wait_for()  # every field
+        detail.get_by_text("The call was answered and has ended normally.").wait_for()
+        audio = detail.locator(f'audio[data-record-sid="{record_sid}"]')
+        audio.wait_for(state="attached")
+        page.wait_for_function(
+            "sid => document.querySelector(`audio[data-record-sid='${sid}']`)"
+            "?.src.startsWith('blob:')",
+            arg=record_sid,
+        )
+        detail.get_by_text("in the family").wait_for()  # the legs came in the background
+        detail.locator(".js-plotly-plot .main-svg").first.wait_for()
+        assert outside == [], f"requests off the lab's origin: {outside[:5]}"
+
+        if os.environ.get("APIFONICA_NB_SCREENSHOTS") == "1":
+            save_detail_screenshot(page)
+    except Exception:
+        page.screenshot(path=str(lab.folder.parent / "failure.png"))
+        print("screenshot of the failure:", lab.folder.parent / "failure.png")
+        print(lab.log_tail())
+        raise
+    finally:
+        context.close()
+
+
+def save_detail_screenshot(page: Any) -> None:
+    """Save docs/explorer-detail.png: the searched table and the detail pane, ~1200x800."""
+    page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current").first.click()
+    table = page.locator(".apifonica-explorer .dt-container").first
+    table.evaluate("t => t.scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(800)  # let plotly finish resizing to the wider notebook
+    top = table.bounding_box()
+    detail = page.locator(".apifonica-explorer .apifonica-detail").first.bounding_box()
+    assert top is not None and detail is not None
+    height = min(detail["y"] + detail["height"] - top["y"] + 8, 800)
+    clip = {"x": max(top["x"] - 8, 0), "y": max(top["y"] - 8, 0), "width": 1200, "height": height}
+    page.screenshot(path=str(ROOT / "docs" / "explorer-detail.png"), clip=clip)

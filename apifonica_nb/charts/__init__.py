@@ -11,7 +11,8 @@ Times are UTC; ``tz=`` converts them to that zone's wall clock for display only.
 >>> fig = cost_by_channel(df)  # doctest: +SKIP
 >>> fig  # the notebook displays it  # doctest: +SKIP
 
-One module per chart (``_counts``, ``_durations``, ``_costs``, ``_timeline``) over the shared
+One module per chart (``_counts``, ``_durations``, ``_costs``, ``_timeline``,
+``_concurrency``, ``_anomalies``) over the shared
 parts: ``_colors`` (the colour maps), ``_data`` (reading columns, times and text from the
 frame), ``_buckets`` (time buckets and the focus window) and ``_layout`` (titles, axes, the
 empty figure). Groups are split by :func:`apifonica_nb.summary.group_codes`, so charts and
@@ -21,6 +22,7 @@ summary tables list them in the same order, with :data:`UNKNOWN` for missing val
 from __future__ import annotations
 
 from ..summary import UNKNOWN
+from ._anomalies import cost_anomalies
 from ._colors import (
     CHANNEL_COLORS,
     DIRECTION_PATTERNS,
@@ -29,9 +31,11 @@ from ._colors import (
     channel_color,
     status_color,
 )
+from ._concurrency import concurrency
 from ._costs import cost_by_channel, cost_by_destination, cost_over_time
 from ._counts import status_counts
 from ._durations import duration_histogram
+from ._legs import call_legs
 from ._timeline import status_timeline
 
 __all__ = [
@@ -40,7 +44,10 @@ __all__ = [
     "FALLBACK_COLOR",
     "STATUS_COLORS",
     "UNKNOWN",
+    "call_legs",
     "channel_color",
+    "concurrency",
+    "cost_anomalies",
     "cost_by_channel",
     "cost_by_destination",
     "cost_over_time",

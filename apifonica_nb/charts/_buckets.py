@@ -1,8 +1,10 @@
 """Time buckets for the bar charts: frequencies, coarsening, and the focus window.
 
-A bucket frequency is a pandas one ("15min", "h", "D", "W", "M"); too fine a one for the
-period is coarsened to keep the bar count readable, and a few far outliers (the vendor's 2017
-example call in this month's account) do not squash the axis: it starts on the bulk of calls.
+A bucket frequency is a pandas one ("15min", "h", "D", "W", "M"). Without one, the bucket
+follows the span shown (:func:`auto_freq`: hours for a day, days for a month, weeks for a
+year); too fine a given one is coarsened to keep the bar count readable; and a few far
+outliers (the vendor's 2017 example call in this month's account) do not squash the axis: it
+starts on the bulk of calls.
 """
 
 from __future__ import annotations
@@ -82,7 +84,24 @@ def find_focus(wall: pd.Series) -> Focus | None:
     return Focus(start, end, outside)
 
 
-def _coarsen(freq: str, span: pd.Timedelta) -> str:
+# (longest span shown, bucket): the first that fits the span wins, months beyond.
+_AUTO_FREQ = (
+    (pd.Timedelta(days=3), "h"),
+    (pd.Timedelta(days=120), "D"),
+    (pd.Timedelta(days=3 * 366), "W"),
+)
+
+
+def auto_freq(span: pd.Timedelta) -> str:
+    """Return the bucket for a time axis spanning ``span``: hours up to 3 days, days up to
+    4 months, weeks up to 3 years, months beyond (a few dozen to a hundred bars)."""
+    for longest, freq in _AUTO_FREQ:
+        if span <= longest:
+            return freq
+    return "M"
+
+
+def coarsen(freq: str, span: pd.Timedelta) -> str:
     """Return ``freq``, or the first coarser ladder step that keeps the bar count readable."""
     length = _approx_length(freq)
     if span / length <= _MAX_BUCKETS:
@@ -118,14 +137,20 @@ def period_layout(freq: str) -> dict[str, object]:
 
 
 def bucketed(
-    created: pd.Series, freq: str, tz: str | None
+    created: pd.Series, freq: str | None, tz: str | None
 ) -> tuple[pd.Series, str, str, Focus | None]:
-    """Bucket creation times: bucket starts, the frequency used, a title note and the focus."""
+    """Bucket creation times: bucket starts, the frequency used, a title note and the focus.
+
+    ``freq=None`` picks the bucket from the span shown (the focus window when there is one).
+    """
     wall = wall_clock(created, tz)
     focus = find_focus(wall)
     # Only buckets that hold calls become bars, so the focus span decides readability.
     span = focus.end - focus.start if focus else wall.max() - wall.min()
-    used = _coarsen(freq, span)
+    if freq is None:
+        picked = auto_freq(span)
+        return _bucket_starts(wall, picked), picked, "", focus
+    used = coarsen(freq, span)
     note = ""
     if used != freq:
         note = f" (per-{freq_word(freq)} buckets would exceed {_MAX_BUCKETS:,}; coarsened)"

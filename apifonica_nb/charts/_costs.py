@@ -65,6 +65,7 @@ def cost_by_channel(df: pd.DataFrame) -> go.Figure:
                     },
                     texttemplate="%{y:,.2f}",
                     textposition="inside",
+                    insidetextanchor="middle",
                     hovertemplate=(
                         f"{html.escape(direction)}: %{{y:,.4f}} EUR<br>"
                         "%{customdata:,} priced calls<extra>%{x}</extra>"
@@ -83,6 +84,8 @@ def cost_by_channel(df: pd.DataFrame) -> go.Figure:
         xaxis={"title": "channel", "categoryorder": "array", "categoryarray": channels},
         yaxis={"title": "cost (EUR)"},
         legend={"title": "direction (pattern)", "traceorder": "normal"},
+        # A label that does not fit its bar at a legible size is left out (the hover has it).
+        uniformtext={"minsize": 11, "mode": "hide"},
         annotations=[
             {
                 "x": channel,
@@ -98,8 +101,13 @@ def cost_by_channel(df: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def cost_over_time(df: pd.DataFrame, *, freq: str = "D", tz: str | None = None) -> go.Figure:
+def cost_over_time(
+    df: pd.DataFrame, *, freq: str | None = None, tz: str | None = None
+) -> go.Figure:
     """Draw cost per time bucket (by ``created``) per channel, plus the cumulative total.
+
+    Without ``freq`` the bucket follows the span shown (hours for a day, days for a month,
+    weeks for a year), as :func:`status_counts` does.
 
     >>> cost_over_time(df, freq="W")  # doctest: +SKIP
     """

@@ -11,14 +11,15 @@ from ..summary import group_codes
 from ._buckets import bucketed, freq_word, period_layout
 from ._colors import status_color
 from ._data import column_or_na, has_values, zone_label
-from ._layout import TEMPLATE, empty_figure, join_subtitle, time_axis, titled
+from ._layout import TEMPLATE, count_axis, empty_figure, join_subtitle, time_axis, titled
 
 
-def status_counts(df: pd.DataFrame, *, freq: str = "h", tz: str | None = None) -> go.Figure:
+def status_counts(df: pd.DataFrame, *, freq: str | None = None, tz: str | None = None) -> go.Figure:
     """Count calls per time bucket (by ``created``), stacked by status.
 
-    ``freq`` is a pandas frequency ("15min", "h", "D", "W", "M"); when it would give more than
-    a readable number of bars it is coarsened and the title says so.
+    ``freq`` is a pandas frequency ("15min", "h", "D", "W", "M"); without one the bucket
+    follows the span shown (hours for a day, days for a month, weeks for a year). A given one
+    that would give more than a readable number of bars is coarsened, and the title says so.
 
     >>> status_counts(df, freq="D", tz="Europe/Riga")  # doctest: +SKIP
     """
@@ -51,7 +52,7 @@ def status_counts(df: pd.DataFrame, *, freq: str = "h", tz: str | None = None) -
         template=TEMPLATE,
         barmode="stack",
         xaxis=time_axis(f"{word} ({zone_label(tz)})", focus),
-        yaxis={"title": f"calls per {word}"},
+        yaxis=count_axis(f"calls per {word}", float(counts.groupby(level=1).sum().max())),
         legend={"title": "status", "traceorder": "normal"},
     )
     return fig

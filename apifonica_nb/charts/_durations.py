@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 from ..summary import group_codes
 from ._colors import channel_color, status_color
 from ._data import column_or_na, has_values
-from ._layout import TEMPLATE, empty_figure, titled
+from ._layout import TEMPLATE, count_axis, empty_figure, titled
 
 _HISTOGRAM_BINS = 40
 
@@ -92,7 +92,7 @@ def duration_histogram(
         barmode="stack",
         bargap=0,
         xaxis={"title": f"{what} (seconds)", "type": "log" if log else "linear"},
-        yaxis={"title": "calls"},
+        yaxis=count_axis("calls", float(counts.sum(axis=0).max())),
         legend={"title": by, "traceorder": "normal"},
     )
     return fig

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
+
 import plotly.graph_objects as go
 
 from ._buckets import Focus
@@ -40,14 +42,32 @@ def time_axis(title: str, focus: Focus | None) -> dict[str, object]:
     return axis
 
 
+def count_axis(title: str, top: float) -> dict[str, object]:
+    """Return a y-axis of call counts: whole-number ticks (never 0.2, 0.4), from zero.
+
+    ``top`` is the tallest bar; up to 8 calls every count gets a tick, beyond that plotly's
+    own ticks are whole numbers once the format is.
+    """
+    axis: dict[str, object] = {"title": title, "tickformat": ",d", "rangemode": "tozero"}
+    if top <= 8:
+        axis.update(tick0=0, dtick=1)
+    return axis
+
+
 def join_subtitle(*parts: str) -> str:
     return " · ".join(part for part in parts if part)
 
 
 def fmt_eur(value: float) -> str:
-    """Format an amount in euros with enough decimals for per-call prices."""
-    value = round(value, 6)  # float sums like 34.0749999 should print as 34.08
-    return f"{value:,.2f} EUR" if abs(value) >= 1 or value == 0 else f"{value:.4f} EUR"
+    """Format an amount in euros with enough decimals for per-call prices.
+
+    Rounded half up in decimal (25.215 is 25.22), as the report's tables round it, so a
+    chart's total and the report's never differ by a cent.
+    """
+    value = round(value, 9)  # float sums like 34.0749999999 are 34.075
+    places = 2 if abs(value) >= 1 or value == 0 else 4
+    exact = Decimal(repr(value)).quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP)
+    return f"{exact + 0:,.{places}f} EUR"
 
 
 def titled(text: str, subtitle: str = "") -> dict[str, object]:

@@ -1,6 +1,9 @@
 """The status timeline: one row per call along time, or calls in progress per time bucket.
 
-:func:`status_timeline` is public as :func:`apifonica_nb.charts.status_timeline`.
+:func:`status_timeline` is public as :func:`apifonica_nb.charts.status_timeline`. Which view
+it draws depends on how long calls are compared with the period shown: minute-long calls over
+a month would be bars thinner than a pixel, so then it counts calls in progress instead (with
+:func:`apifonica_nb.summary.concurrency`), and the title says which view it is.
 """
 
 from __future__ import annotations
@@ -11,14 +14,13 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from ..summary import group_codes
+from ..summary import concurrency, group_codes
 from ._buckets import find_focus
 from ._colors import status_color
 from ._data import (
     MS,
     as_utc,
     column_or_na,
-    epoch_seconds,
     escape_text,
     has_values,
     wall_clock,
@@ -26,8 +28,10 @@ from ._data import (
 )
 from ._layout import TEMPLATE, empty_figure, fmt_eur, join_subtitle, time_axis, titled
 
-# The aggregated timeline aims for about this many buckets over the whole period.
+# The aggregated timeline aims for about this many buckets over the period shown.
 _TIMELINE_BUCKETS = 500
+# A typical call must be at least this many pixels long on a plot this wide to draw bars.
+_MIN_BAR_PIXELS, _PLOT_PIXELS = 2.0, 900.0
 # Adaptive bucket widths (seconds) for the aggregated timeline: "nice" clock units.
 _NICE_SECONDS = (
     *(60 * m for m in (1, 2, 5, 10, 15, 30)),
@@ -42,8 +46,9 @@ def status_timeline(df: pd.DataFrame, *, tz: str | None = None, max_calls: int =
     Bars are coloured by the call's status; the setup phase is a thin pale bar, the talk phase
     a full one. Calls without ``ended`` (in progress, or never answered) run to ``updated``,
     hatched, with a ▸ mark. Durations are computed in UTC and only the endpoints are converted
-    to ``tz``, so bars keep their true length across DST changes. Above ``max_calls`` calls the
-    chart switches to calls in progress per time bucket, stacked by status (said in the title).
+    to ``tz``, so bars keep their true length across DST changes. Above ``max_calls`` calls, or
+    when a typical call would be a bar under two pixels long over the period shown, the chart
+    counts calls in progress per time bucket instead, stacked by status (said in the title).
 
     >>> status_timeline(df, tz="Europe/Berlin")  # doctest: +SKIP
     """
@@ -52,7 +57,22 @@ def status_timeline(df: pd.DataFrame, *, tz: str | None = None, max_calls: int =
         return empty_figure(title, "No calls to show")
     calls = df.loc[column_or_na(df, "created").notna()]
     if len(calls) > max_calls:
-        return _timeline_aggregated(calls, tz=tz, max_calls=max_calls)
+        why = (
+            f"{len(calls):,} calls exceed max_calls={max_calls:,}: one row per call would be "
+            "unreadable"
+        )
+        return _timeline_aggregated(calls, tz=tz, why=why)
+    created, _started, last, _open = _call_ends(calls)
+    focus = find_focus(wall_clock(created, None))
+    span = (focus.end - focus.start) if focus else (last.max() - created.min())
+    typical = float((last - created).dt.total_seconds().median())
+    seconds = max(span.total_seconds(), 1.0)
+    if len(calls) > 1 and typical / seconds * _PLOT_PIXELS < _MIN_BAR_PIXELS:
+        why = (
+            f"a typical call lasts {typical:,.0f} s, under {_MIN_BAR_PIXELS:.0f} px over "
+            f"this {span.total_seconds() / 86400:,.1f}-day period: bars would not show"
+        )
+        return _timeline_aggregated(calls, tz=tz, why=why)
     return _timeline_gantt(calls, tz=tz)
 
 
@@ -145,8 +165,7 @@ def _timeline_gantt(calls: pd.DataFrame, *, tz: str | None) -> go.Figure:
                     meta={"phase": phase, "status": status},
                 )
             )
-        # A dot at each call's creation: calls last minutes, periods span days, so at full
-        # zoom the bars are thinner than a pixel and the dots are what shows (zoom in for bars).
+        # A dot at each call's creation, carrying the call's details for the hover.
         fig.add_trace(
             go.Scatter(
                 name=status,
@@ -188,12 +207,18 @@ def _timeline_gantt(calls: pd.DataFrame, *, tz: str | None) -> go.Figure:
         "autorange": "reversed",
         "showticklabels": n <= 40,
     }
+    drawn = {(t.meta or {}).get("phase") for t in fig.data}
+    marks = [
+        ("setup", "pale thin bar: setup (created→started)"),
+        ("talk", "solid bar: talk (started→ended)"),
+        ("open", "hatched ▸: no end yet, drawn to the last update"),
+    ]
     fig.update_layout(
         title=titled(
-            f"Call status timeline ({n:,} calls)",
+            f"Call status timeline: one row per call ({n:,} calls)",
             join_subtitle(
-                "pale thin bar: setup (created→started) · solid bar: talk (started→ended) · "
-                "hatched ▸: no end yet, drawn to the last update",
+                "dot: created",
+                *(text for phase, text in marks if phase in drawn),
                 focus.note() if focus else "",
             ),
         ),
@@ -226,68 +251,50 @@ def _seconds_word(seconds: int) -> str:
     return f"{seconds} s"
 
 
-def _timeline_aggregated(calls: pd.DataFrame, *, tz: str | None, max_calls: int) -> go.Figure:
+def _timeline_aggregated(calls: pd.DataFrame, *, tz: str | None, why: str) -> go.Figure:
     created, _started, last, _open = _call_ends(calls)
-    start = epoch_seconds(created)
-    end = epoch_seconds(last)
-    status_labels, status_idx = group_codes(column_or_na(calls, "status"))
     focus = find_focus(wall_clock(created, None))
-    outside = ""
-    if focus is not None:
-        # Count only inside the window (computed in UTC), or a stray old call would stretch
-        # the buckets to weeks; calls that only partly overlap it are clipped to it.
-        low, high = (int(t.timestamp()) for t in (focus.start, focus.end))
-        inside = (end >= low) & (start <= high)
-        start, end = np.clip(start[inside], low, high), np.clip(end[inside], low, high)
-        status_idx = status_idx[inside]
-        left_out = int((~inside).sum())
-        noun = "call" if left_out == 1 else "calls"
-        outside = f"not counted: {left_out:,} {noun} outside this window"
-    width = _nice_bucket_seconds(float(end.max() - start.min()))
-    origin = start.min() // width * width
-    first = (start - origin) // width
-    final = (end - origin) // width
-    n_buckets = int(final.max()) + 1
-    middles = pd.Series(
-        pd.to_datetime(
-            (origin + width * np.arange(n_buckets) + width / 2) * 1e6, unit="us", utc=True
-        )
-    )
-    x = wall_clock(middles, tz).to_numpy()
-
+    if focus is not None:  # the bucket width follows the period shown, not a stray old call
+        span = (focus.end - focus.start).total_seconds()
+    else:
+        span = (last.max() - created.min()).total_seconds()
+    width = _nice_bucket_seconds(max(span, 1.0))
+    counts = concurrency(calls, freq=f"{width}s", by="status", tz=tz, phase="call")
+    status_labels, _idx = group_codes(column_or_na(calls, "status"))
     fig = go.Figure()
-    for k, status in enumerate(status_labels):
-        mine = status_idx == k
-        # A call counts in every bucket its [created, end] interval touches: +1 at the first
-        # bucket, -1 after the last, then a running sum.
-        delta = np.bincount(first[mine], minlength=n_buckets + 1) - np.bincount(
-            final[mine] + 1, minlength=n_buckets + 1
-        )
-        counts = np.cumsum(delta)[:n_buckets]
+    for status in status_labels:
+        mine = counts.loc[counts["status"] == status]
+        if mine.empty:
+            continue
+        middles = mine["period"] + pd.Timedelta(seconds=width / 2)
         fig.add_trace(
             go.Bar(
                 name=status,
-                x=x,
-                y=counts,
+                x=wall_clock(middles, tz).to_numpy(),
+                y=mine["calls"].to_numpy(),
                 width=width * MS,
                 marker={"color": status_color(status), "line": {"width": 0}},
                 hovertemplate=f"{html.escape(status)}: %{{y}} calls<extra>%{{x}}</extra>",
+                meta={"status": status},
             )
         )
     word = _seconds_word(width)
+    left_out = counts.attrs["left_out"]
     fig.update_layout(
         title=titled(
             f"Calls in progress per {word}, by status (aggregated view)",
             join_subtitle(
-                f"{len(calls):,} calls exceed max_calls={max_calls:,}: a per-call timeline "
-                "would be unreadable, so each bar counts the calls alive during that bucket",
-                outside,
+                f"{why}; each bar counts the calls in progress (created→ended) during it",
+                f"{left_out:,} calls not counted (no end, no update since creation)"
+                if left_out
+                else "",
+                focus.note() if focus else "",
             ),
         ),
         template=TEMPLATE,
         barmode="stack",
         bargap=0,
-        xaxis={"title": f"time ({zone_label(tz)})", "type": "date"},
+        xaxis=time_axis(f"time ({zone_label(tz)})", focus),
         yaxis={"title": "calls in progress"},
         legend={"title": "status", "traceorder": "normal"},
         meta={"aggregated": True, "bucket_seconds": width},

@@ -31,13 +31,15 @@ class Progress(NamedTuple):
 
     ``done`` calls settled (fetched, cached or failed) of ``total`` (None when not known yet,
     as while a history is listed); ``cached`` of them came from the local store, ``failed``
-    could not be fetched.
+    could not be fetched. ``rate`` is the client's current requests per second (answers over
+    the last second; None when not known).
     """
 
     done: int
     total: int | None
     cached: int = 0
     failed: int = 0
+    rate: float | None = None
 
 
 class Failures(tuple[dict[str, Any], ...]):
@@ -153,6 +155,7 @@ def run_batch(
     on_record: Callable[[dict[str, Any]], None] | None,
     on_progress: Callable[[Progress], None] | None,
     cancel: threading.Event | None,
+    rate: Callable[[], float | None] = lambda: None,
 ) -> CallBatch:
     """Fetch ``call_sids`` with ``fetch_one(sid, stop)`` in ``workers`` threads (see
     :meth:`Client.get_calls`)."""
@@ -187,9 +190,14 @@ def run_batch(
     was_cancelled = False
 
     def report() -> None:
+        now = rate()
+        if progress:  # the bar says how fast it goes now, and how many failed
+            shown = [] if now is None else [f"{now:.0f} req/s"]
+            shown += [f"failed={len(failed)}"] if failed else []
+            bar.set_postfix_str(", ".join(shown), refresh=False)
         if on_progress is not None:
             done = len(results) + len(failed) + len(invalid)
-            on_progress(Progress(done, total, failed=len(failed) + len(invalid)))
+            on_progress(Progress(done, total, failed=len(failed) + len(invalid), rate=now))
 
     try:
         report()
@@ -208,7 +216,6 @@ def run_batch(
             if isinstance(got, BaseException):
                 if isinstance(got, ApifonicaError):
                     failed[sid] = _failure(sid, got)
-                    bar.set_postfix(failed=len(failed), refresh=False)
                 if not isinstance(got, ApifonicaError) or stops_a_batch(got, max_retry_wait):
                     stopper = got
                     break

@@ -1,4 +1,23 @@
-"""The client of one Apifonica account: configuration in, call dicts out."""
+"""The client of one Apifonica account: configuration in, call dicts out.
+
+Under a rate limit the client finds the server's pace by itself (``adaptive=True``, see
+:mod:`apifonica_nb.client._throttle`): a 429's ``Retry-After`` pauses every worker of this
+client, not only the one refused, and the first 429 starts pacing requests at a rate that
+follows what the server accepts. ``max_rate`` (requests per second) caps it for a quota
+shared with other programs; ``adaptive=False`` gives fixed workers that each honour their
+own 429s. :attr:`Client.request_rate` is the rate of answers now (progress shows it).
+
+Worst case with the defaults (``max_retries=5, backoff_factor=0.5, max_retry_wait=60``):
+
+- one call that always fails (5xx, dropped connection, cut-off body): **6 requests** and
+  **15–17 s** of waiting (0 + 1 + 2 + 4 + 8 s, plus jitter), plus the six answers' own
+  time; if every attempt times out, up to 6 × 35 s more. A 429 whose ``Retry-After`` fits
+  the budget waits what it asks, at most 5 × 60 s; one beyond it: 1 request, no wait.
+- a batch of N such calls (:meth:`Client.get_calls`): at most **6 N requests** (no second pass),
+  and about ⌈N / workers⌉ times the single-call time. A 401/403, or a 429 beyond the
+  budget, stops the batch at once: no request beyond those already in flight (at most
+  ``workers``).
+"""
 
 from __future__ import annotations
 
@@ -22,6 +41,8 @@ from ._config import (
     validate_call_sid,
 )
 from ._paging import history_query, iter_history
+from ._recordings import check_recording, iter_recordings, recording_audio
+from ._throttle import Throttle
 from ._transport import Transport
 
 
@@ -39,16 +60,8 @@ class Client:
     share a pool or add proxies; the client mounts its adapter on it for the API's origin only,
     and sends credentials only to that origin.
 
-    Worst case with the defaults (``max_retries=5, backoff_factor=0.5, max_retry_wait=60``):
-
-    - one call that always fails (5xx, dropped connection, cut-off body): **6 requests** and
-      **15–17 s** of waiting (0 + 1 + 2 + 4 + 8 s, plus jitter), plus the six answers' own
-      time; if every attempt times out, up to 6 × 35 s more. A 429 whose ``Retry-After`` fits
-      the budget waits what it asks, at most 5 × 60 s; one beyond it: 1 request, no wait.
-    - a batch of N such calls (:meth:`get_calls`): at most **6 N requests** (no second pass),
-      and about ⌈N / workers⌉ times the single-call time. A 401/403, or a 429 beyond the
-      budget, stops the batch at once: no request beyond those already in flight (at most
-      ``workers``).
+    Rate limits (the shared gate, adaptive pacing, ``max_rate``) and the worst-case requests
+    and waits with the defaults: see this module's docstring.
 
     ``get_call``, ``iter_calls`` and ``get_calls`` take ``cancel=`` (a ``threading.Event``):
     the exchange runs in a worker thread, so a set event or Ctrl-C gives control back within
@@ -69,6 +82,8 @@ class Client:
         max_retries: int = 5,
         backoff_factor: float = 0.5,
         max_retry_wait: float = 60.0,
+        max_rate: float | None = None,
+        adaptive: bool = True,
         session: requests.Session | None = None,
     ) -> None:
         self.account_sid = validate_call_sid(account_sid, what="account_sid")
@@ -85,10 +100,13 @@ class Client:
             backoff_factor=backoff_factor,
             max_retry_wait=max_retry_wait,
             session=session,
+            throttle=Throttle(adaptive=adaptive, max_rate=max_rate),
         )
         self.max_retries = self._transport.max_retries
         self.backoff_factor = float(backoff_factor)
         self.max_retry_wait = self._transport.max_retry_wait
+        self.max_rate = self._transport.throttle.max_rate
+        self.adaptive = bool(adaptive)
 
     @classmethod
     def from_env(cls, **kwargs: Any) -> Client:
@@ -96,6 +114,17 @@ class Client:
         (optionally) ``APIFONICA_BASE_URL``, read now; keyword arguments override them."""
         sid, token, base_url = settings_from_env(kwargs)
         return cls(account_sid=sid, auth_token=token, base_url=base_url, **kwargs)
+
+    @property
+    def request_rate(self) -> float | None:
+        """Answers per second over the last second (None before the first request)."""
+        return self._transport.throttle.current_rate()
+
+    @property
+    def paced_rate(self) -> float | None:
+        """The requests per second the client paces itself at now (None: not paced; see
+        ``adaptive`` and ``max_rate``)."""
+        return self._transport.throttle.rate
 
     def ensure_pool(self, size: int) -> None:
         """Keep at least ``size`` pooled connections to the API (for as many threads)."""
@@ -218,4 +247,50 @@ class Client:
             on_record=on_record,
             on_progress=on_progress,
             cancel=cancel,
+            rate=self._transport.throttle.current_rate,
+        )
+
+    def get_recording(
+        self, record_sid: str, *, format: str = "wav", cancel: threading.Event | None = None
+    ) -> dict[str, Any]:
+        """Return one recording object; ``format="mp3"`` asks for the mp3 ``rec_url``."""
+        if format not in ("wav", "mp3"):
+            raise InvalidRequestError(f"format must be 'wav' or 'mp3', got {format!r}")
+        sid = validate_call_sid(record_sid, what="record_sid")
+        url, transport = self._account_url("recordings", sid), self._transport
+        query = {"format": "mp3"} if format == "mp3" else None
+        data = run_in_worker(
+            lambda stop: transport.get_json(url, params=query, what=f"recording {sid}", stop=stop),
+            cancel=cancel,
+            what=f"recording {sid}",
+        )
+        return check_recording(
+            data, record_sid=sid, account_sid=self.account_sid, url=transport.redact(url)
+        )
+
+    def iter_recordings(
+        self, *, cancel: threading.Event | None = None, **filters: Any
+    ) -> Iterator[dict[str, Any]]:
+        """Yield the account's recordings page by page, following ``next`` verbatim; filters
+        (``call_sid``, ``date_from``, ``date_to``) are sent as query parameters, unchecked."""
+        return iter_recordings(
+            self._transport,
+            self._account_url("recordings"),
+            history_query(filters),
+            base_path=self._base_path,
+            cancel=cancel,
+        )
+
+    def get_recording_audio(
+        self, record_sid: str, *, format: str = "wav", cancel: threading.Event | None = None
+    ) -> bytes:
+        """Return the audio bytes of a recording (its details first, then its ``rec_url``).
+
+        The account's credentials go to the API's own origin only: a ``rec_url`` on another
+        origin is fetched without them (see :mod:`apifonica_nb.client._recordings`).
+        """
+        rec = self.get_recording(record_sid, format=format, cancel=cancel)
+        fallback = self._account_url("recordings", f"{rec['record_sid']}.{format}")
+        return recording_audio(
+            self._transport, rec, fallback_url=fallback, format=format, cancel=cancel
         )

@@ -82,7 +82,7 @@ def iter_history(
         yield from calls
         if not next_uri:
             return
-        resolved = _checked_next(transport, base_path, current, next_uri, seen)
+        resolved = checked_next(transport, base_path, current, next_uri, seen)
         seen.add(resolved)
         current, query = resolved, None
 
@@ -115,8 +115,14 @@ def read_page(
     return calls, page.get("next")
 
 
-def _checked_next(
-    transport: Transport, base_path: str, current: str, next_uri: Any, seen: set[str]
+def checked_next(
+    transport: Transport,
+    base_path: str,
+    current: str,
+    next_uri: Any,
+    seen: set[str],
+    *,
+    listing: str = "history",
 ) -> str:
     """Return the URL of a ``next`` link, or raise ResponseFormatError for an unsafe one.
 
@@ -126,27 +132,27 @@ def _checked_next(
     redact = transport.redact
     if not isinstance(next_uri, str):
         raise ResponseFormatError(
-            f"The history's next link is a {type(next_uri).__name__}, expected a URI",
+            f"The {listing}'s next link is a {type(next_uri).__name__}, expected a URI",
             url=redact(current),
         )
     resolved = resolve_next(transport.origin, base_path, current, next_uri)
     if resolved is None:
         raise ResponseFormatError(
-            f"The history's next link {redact(next_uri)[:200]!r} is not a valid URL; stopping. "
-            "The history may be incomplete: retry later.",
+            f"The {listing}'s next link {redact(next_uri)[:200]!r} is not a valid URL; stopping. "
+            f"The {listing} may be incomplete: retry later.",
             url=redact(current),
         )
     if resolved in seen:
         raise ResponseFormatError(
             f"The API returned the same next link twice ({redact(next_uri)[:200]!r}); stopping "
-            "instead of looping forever. The history may be incomplete: retry later.",
+            f"instead of looping forever. The {listing} may be incomplete: retry later.",
             url=redact(resolved),
         )
     if redact(unquote(resolved)) != unquote(resolved):
         # Followed, the token would sit in access logs, proxies and urllib3's debug log.
         raise ResponseFormatError(
-            "The history's next link carries the account's auth token; refusing to follow it. "
-            "The history may be incomplete: report this to Apifonica.",
+            f"The {listing}'s next link carries the account's auth token; refusing to follow it. "
+            f"The {listing} may be incomplete: report this to Apifonica.",
             url=redact(resolved),
         )
     return resolved

@@ -9,6 +9,7 @@ chained requests error would keep the request (with its Authorization header) an
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -31,6 +32,7 @@ from ._answers import (
 )
 from ._cancel import Stop, cancelled
 from ._config import BACKOFF_MAX, RETRY_STATUSES
+from ._throttle import Throttle
 
 logger = logging.getLogger("apifonica_nb")
 
@@ -42,6 +44,10 @@ _RETRYABLE = (
     requests.exceptions.ChunkedEncodingError,
     requests.exceptions.ContentDecodingError,
 )
+
+
+#: ``Retry-After`` in decimal seconds, as sub-second rate limits send it ("0.020").
+_DECIMAL_SECONDS = re.compile(r"\s*(\d{1,9}\.\d{1,6})\s*")
 
 
 def _checked(name: str, value: float, *, integer: bool = False) -> float:
@@ -60,7 +66,10 @@ class Transport:
     or in an error envelope), a connection error, a timeout, a body cut off or not JSON. The
     mounted adapter itself never retries. Between attempts the loop sleeps once, on the stop
     flag (so a cancel wakes it): ``Retry-After`` when the server sends one, otherwise the
-    policy's capped exponential backoff with jitter.
+    policy's capped exponential backoff with jitter. Every attempt first passes the client's
+    :class:`~._throttle.Throttle` (the shared gate and the adaptive rate), and reports its
+    answer to it; a ``Retry-After`` the budget honours is then waited at the gate, by every
+    worker at once, instead of in this loop.
     """
 
     def __init__(
@@ -74,8 +83,10 @@ class Transport:
         backoff_factor: float,
         max_retry_wait: float,
         session: requests.Session | None,
+        throttle: Throttle,
     ) -> None:
         self.account_sid = account_sid
+        self.throttle = throttle
         self.redact = Redactor(account_sid, auth_token)
         self._auth = requests.auth.HTTPBasicAuth(account_sid, auth_token)
         parts = urlsplit(base_url)
@@ -152,19 +163,30 @@ class Transport:
             raise foreign_url_error(url, self.origin, self.redact)
         retry = self.policy
         attempts = 0
+        throttle = self.throttle
         while True:
-            if not stop.may_send():
+            sent = throttle.before_send(stop)
+            if sent is None or not stop.may_send():
                 raise cancelled(what)
             attempts += 1
             got = self._exchange(url, params)
             if isinstance(got, Answer) and got.is_json and got.error_status() is None:
+                throttle.after_answer(sent, refused=False)
                 return got.data
             verdict = self._judge(got, url=url, what=what, attempts=attempts)
+            if isinstance(got, Answer):
+                honoured = verdict.wait if verdict.retry else None
+                # "Retry-After: 0" asks for no wait: a stray 429, not the account's limit.
+                refused = got.error_status() == 429 and verdict.wait != 0
+                throttle.after_answer(sent, refused=refused, retry_after=honoured)
             retry_next = _increment(retry, url, verdict.error) if verdict.retry else None
             if retry_next is None:
                 raise verdict.error
             retry = retry_next
-            delay = verdict.wait if verdict.wait else retry.get_backoff_time()
+            if verdict.wait and throttle.adaptive:
+                delay = 0.0  # the gate holds every worker until then, this one included
+            else:
+                delay = verdict.wait if verdict.wait else retry.get_backoff_time()
             logger.debug(
                 "GET %s: %s; retrying in %.2f s (attempt %d of %d)",
                 self.redact(url),
@@ -215,6 +237,9 @@ class Transport:
         header = answer.headers.get("Retry-After")
         if not header:
             return None
+        decimal = _DECIMAL_SECONDS.fullmatch(header)
+        if decimal:  # "0.02": not RFC 9110 (whole seconds), but what a sub-second limit needs
+            return float(decimal.group(1))
         try:  # a header that is neither seconds nor an HTTP date means: back off as usual
             return float(self.policy.parse_retry_after(header))
         except (InvalidHeader, ValueError, OverflowError):

@@ -1,4 +1,5 @@
-"""The small fetch verbs: a client plus the parser give one typed DataFrame.
+"""The fetch verbs: a client plus the parser give one typed DataFrame (the history verb lives
+in :mod:`._history`, the investigation verbs in ``_watch``, ``_family`` and ``_recordings``).
 
 Each verb returns one DataFrame (see :data:`apifonica_nb.CALL_DTYPES`) with one row per
 ``call_sid``: a call listed twice, asked for twice, or both listed and in the store is one
@@ -16,7 +17,7 @@ again and updates it, ``cache=False`` neither reads nor writes it. ``df.attrs["c
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -36,23 +37,35 @@ from ..cache import (
 from ..client import CallBatch, Client, Progress, validate_call_sid
 from ..errors import (
     AuthenticationError,
-    InvalidRequestError,
     RateLimitedError,
 )
 from ..frame import Finding, deduplicate
-from ..history import HistoryQuery, HistorySync, Trust, read_history
+from ._family import call_family
+from ._history import fetch_history
 from ._outcome import (
     CacheMode,
     ProgressCallback,
     cache_attrs,
     cache_mode,
     finish,
+    provenance,
     stopped,
     typed_frame,
 )
+from ._recordings import fetch_recording_audio, fetch_recordings
 from ._sids import normalise_sids
+from ._watch import watch_call
 
-__all__ = ["CacheMode", "fetch_call", "fetch_calls", "fetch_history"]
+__all__ = [
+    "CacheMode",
+    "call_family",
+    "fetch_call",
+    "fetch_calls",
+    "fetch_history",
+    "fetch_recording_audio",
+    "fetch_recordings",
+    "watch_call",
+]
 
 
 def fetch_call(
@@ -74,22 +87,31 @@ def fetch_call(
     mode = cache_mode(cache)
     found: list[Finding] = []
     sid = validate_call_sid(call_sid)
+    df = _one_call(client, sid, mode, price_unit, found)
+    provenance(df, client=client, price_unit=price_unit, asked={"call_sid": sid})
+    return finish(df, total=1, found=found, warn=warn)
+
+
+def _one_call(
+    client: Client, sid: str, mode: str | None, price_unit: str, found: list[Finding]
+) -> pd.DataFrame:
+    """Return the one-row frame of ``sid``: from the store when settled there, else fetched."""
     if mode is None:
         df = typed_frame([client.get_call(sid)], price_unit, found)
         df.attrs.update(duplicates=0, cache=cache_attrs(0, 1, None))
-        return finish(df, total=1, found=found, warn=warn)
+        return df
     with CallStore() as store:
         if mode == "use":
             table = store.get_table(client.account_sid, [sid])
             if table.num_rows:
                 df = frame_from_table(table, price_unit=price_unit)
                 df.attrs.update(duplicates=0, cache=cache_attrs(1, 0, store))
-                return finish(df, total=1, warn=warn)
+                return df
         record = client.get_call(sid)
         store.put_records(client.account_sid, [record])
     df = typed_frame([record], price_unit, found)
     df.attrs.update(duplicates=0, cache=cache_attrs(0, 1, store))
-    return finish(df, total=1, found=found, warn=warn)
+    return df
 
 
 def fetch_calls(
@@ -162,6 +184,7 @@ def fetch_calls(
     df = _combine(batch, cached, order, price_unit, found)
     df.attrs["cache"] = cache_attrs(cached.num_rows, n_miss, store)
     df = _one_row_per_call(df, repeats)
+    provenance(df, client=client, price_unit=price_unit, asked={"call_sids": len(sids)})
     return finish(
         df,
         failures=batch.failures,
@@ -197,8 +220,10 @@ def _get_calls(
         bar.update(1)
 
     def advanced(p: Progress) -> None:
+        if p.rate is not None:
+            bar.set_postfix_str(f"{p.rate:.0f} req/s", refresh=False)
         if on_progress is not None:
-            on_progress(Progress(p.done + n_cached, total, n_cached, p.failed))
+            on_progress(p._replace(done=p.done + n_cached, total=total, cached=n_cached))
 
     if on_progress is not None:
         on_progress(Progress(n_cached, total, n_cached, 0))
@@ -252,124 +277,3 @@ def _one_row_per_call(df: pd.DataFrame, repeats: int) -> pd.DataFrame:
     df, merged = deduplicate(df)
     df.attrs["duplicates"] = repeats + merged
     return df
-
-
-def fetch_history(
-    *,
-    client: Client,
-    since: object = None,
-    until: object = None,
-    status: str | Sequence[str] | None = None,
-    direction: str | Sequence[str] | None = None,
-    channel: str | Sequence[str] | None = None,
-    tag: str | Sequence[str] | None = None,
-    max_calls: int | None = None,
-    progress: bool = True,
-    price_unit: str = "EUR",
-    cache: CacheMode = True,
-    workers: int = 8,
-    on_progress: ProgressCallback | None = None,
-    cancel: threading.Event | None = None,
-    warn: bool = True,
-) -> pd.DataFrame:
-    """Fetch the account's call history into one DataFrame, newest first, one row per call.
-
-    ``since`` and ``until`` take dates, datetimes or ISO strings: calls created at or after
-    ``since`` and before ``until`` (a bare date includes that whole day; a naive datetime is
-    UTC, one with an offset is converted to UTC before its date is sent). ``status``,
-    ``direction``, ``channel`` and ``tag`` take one value or a list; the first three must be
-    documented values (matched case-insensitively: ``"Completed"`` works), anything else is an
-    :class:`~apifonica_nb.errors.InvalidRequestError` listing the valid ones. The filters are
-    sent to the API **and** applied to what comes back, so the result is right even if the
-    server ignores one (``df.attrs["filtered_locally"]`` counts the calls it sent that they
-    exclude). ``max_calls`` stops after that many matching calls.
-
-    ``workers`` (default 8) date windows of the period are read at once, each paged on its
-    own, and put back in order: the frame is the one following ``next`` page by page gives,
-    only sooner (see :mod:`apifonica_nb.history`). ``workers=1``, a ``max_calls`` that a few
-    pages hold, or a server that does not honour the date filters (found by the one trust
-    check, said once in a log line) follow ``next`` instead. ``df.attrs["paging"]`` says how
-    it was read (``mode``, ``workers``, ``windows``, ``note``). A call the server lists twice
-    (offset-like cursors repeat calls when new ones arrive between pages) is one row, its
-    most recent version; ``df.attrs["duplicates"]`` says how many were merged.
-
-    With the cache (see :mod:`apifonica_nb.fetch`), settled calls are stored page by page, and a
-    second run over a range already listed in full stops paging at the first page made only
-    of calls it has, taking the older ones from the store (:class:`~apifonica_nb.history.
-    HistorySync` says when that is safe). ``df.attrs["cache"]`` counts calls from the store
-    (hits) and calls listed by the API (misses). Windows are used only when the store cannot
-    shorten the listing (no earlier complete listing contains this one, ``cache="refresh"``
-    or ``cache=False``); their calls are stored in listing order, as one listing's would be,
-    so the next run is incremental.
-
-    ``on_progress`` receives a :class:`~apifonica_nb.client.Progress` (``total`` None: the
-    length of a history is not known ahead) as pages arrive; a set ``cancel`` event, or Ctrl-C,
-    returns the calls listed so far within a second with ``df.attrs["cancelled"] = True`` (a
-    cut listing is never recorded as complete in the store). A 401/403 or an over-budget 429
-    stops at once, with the calls listed so far as the exception's ``.frame``.
-    ``warn=False`` keeps the warnings' texts in ``df.attrs["warnings"]`` only.
-
-    >>> df = ap.fetch_history(client=client, since="2026-10-01", status=["failed", "busy"])
-    """
-    if max_calls is not None and (isinstance(max_calls, bool) or not isinstance(max_calls, int)):
-        raise InvalidRequestError(f"max_calls must be a whole number or None, got {max_calls!r}")
-    if max_calls is not None and max_calls < 0:
-        raise InvalidRequestError(f"max_calls must be 0 or more, got {max_calls}")
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise InvalidRequestError(f"workers must be a whole number of at least 1, got {workers!r}")
-    query = HistoryQuery.of(
-        since=since, until=until, status=status, direction=direction, channel=channel, tag=tag
-    )
-    mode = cache_mode(cache)
-    trust = Trust(client.base_url)  # what this run learns about the server, said once
-    store = CallStore() if mode is not None else None
-    try:
-        sync = None
-        if store is not None:
-            sync = HistorySync(
-                store,
-                client.account_sid,
-                since=query.since,
-                until=query.until,
-                equal=query.equal,
-                refresh=mode == "refresh",
-                trust=trust,
-            )
-        read = read_history(
-            client,
-            query,
-            sync=sync,
-            workers=workers,
-            max_calls=max_calls,
-            progress=progress,
-            trust=trust,
-            on_progress=on_progress,
-            cancel=cancel,
-        )
-    finally:
-        if store is not None:
-            store.close()
-    found: list[Finding] = []
-    df = typed_frame(read.records, price_unit, found)
-    if read.rest is not None and read.rest.num_rows:
-        df = combine_frames(
-            [df, frame_from_table(read.rest, price_unit=price_unit)],
-            extras=[raw_extras(read.records), table_extras(read.rest)],
-        )
-    sids = df["call_sid"].iloc[: len(read.records)]
-    listed = int(sids.nunique() + sids.isna().sum())  # calls the listing held
-    df, duplicates = deduplicate(df)  # calls listed twice, or listed and in the store
-    matched = query.mask(df)
-    kept = np.flatnonzero(matched)[:max_calls]
-    if len(kept) < len(df):
-        df = df.take(kept).reset_index(drop=True)
-    # Calls the server sent that the filters exclude (not calls of the store outside them).
-    df.attrs["filtered_locally"] = int((~matched[:listed]).sum())
-    df.attrs["duplicates"] = duplicates
-    hits = int((kept >= listed).sum())  # rows of the result that came from the store
-    df.attrs["cache"] = cache_attrs(hits, listed, store)
-    df.attrs["paging"] = read.paging
-    if read.stopped is not None:
-        stopped(read.stopped, finish(df, total=len(df), warn=False))
-        raise read.stopped
-    return finish(df, total=len(df), found=found, cancelled=read.cancelled, warn=warn)

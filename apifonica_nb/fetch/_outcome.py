@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -40,6 +41,32 @@ def cache_attrs(hits: int, misses: int, store: CallStore | None) -> dict[str, An
 ProgressCallback = Callable[[Progress], None]
 
 
+def _plain(value: object) -> object:
+    """Return an argument as plain data for ``df.attrs``: ISO text for dates, lists of text."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, dt.date):  # datetimes and pandas Timestamps too
+        return value.isoformat()
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_plain(v) for v in value]
+    return str(value)
+
+
+def provenance(
+    df: pd.DataFrame, *, client: object, price_unit: str, asked: dict[str, Any]
+) -> pd.DataFrame:
+    """Record where ``df`` came from and what was asked, as plain data in ``df.attrs``.
+
+    ``account_sid``, ``base_url``, ``price_unit`` and ``query`` (the arguments given, None
+    left out): what :func:`apifonica_nb.report` says in its header when it is given a frame.
+    """
+    df.attrs["account_sid"] = getattr(client, "account_sid", None)
+    df.attrs["base_url"] = getattr(client, "base_url", None)
+    df.attrs["price_unit"] = price_unit
+    df.attrs["query"] = {k: _plain(v) for k, v in asked.items() if v is not None}
+    return df
+
+
 def typed_frame(
     records: list[dict[str, Any]], price_unit: str, found: list[Finding]
 ) -> pd.DataFrame:
@@ -56,16 +83,21 @@ def finish(
     total: int,
     found: Sequence[Finding] = (),
     cancelled: bool = False,
+    stopped_at: int | None = None,
     warn: bool,
 ) -> pd.DataFrame:
     """Set the attrs every verb's frame carries, and warn (once, at the verb's caller).
 
+    ``df.attrs["complete"]`` is False when a cancel or ``max_calls`` cut the fetch
+    (``stopped_at``: the ``max_calls`` that stopped it, None otherwise).
     ``df.attrs["warnings"]`` holds the warnings' texts whether or not they are emitted, so a
     form that shows them itself passes ``warn=False``.
     """
     failed = Failures(failures)
     df.attrs["failures"] = failed
     df.attrs["cancelled"] = cancelled
+    df.attrs["complete"] = not cancelled and stopped_at is None
+    df.attrs["stopped_at"] = stopped_at
     texts: list[tuple[str, type[Warning]]] = []
     if failed:
         kinds = Counter(f["error"] for f in failed)
@@ -87,6 +119,7 @@ def finish(
 
 def stopped(exc: AuthenticationError | RateLimitedError, df: pd.DataFrame) -> None:
     """Hand the frame of what was fetched before ``exc`` stopped the verb to its caller."""
+    df.attrs["complete"] = False
     exc.frame = df
     if ".frame" in str(exc):  # a batch's error already says where the calls went
         return

@@ -38,6 +38,7 @@ from .build import build_frame, calls_to_frame
 from .dates import NAT, parse_dates
 from .dedupe import deduplicate
 from .findings import Finding, warn_findings
+from .recordings import RECORDING_DTYPES, build_recordings, recordings_to_frame
 from .schema import CALL_DTYPES
 from .vocab import (
     CHANNELS,
@@ -59,14 +60,17 @@ __all__ = [
     "METHODS",
     "NAT",
     "PRICE_UNITS",
+    "RECORDING_DTYPES",
     "STATUSES",
     "STATUS_DESCRIPTIONS",
     "Finding",
     "build_frame",
+    "build_recordings",
     "calls_to_frame",
     "check_price_unit",
     "deduplicate",
     "normalize_filter",
     "parse_dates",
+    "recordings_to_frame",
     "warn_findings",
 ]

@@ -68,10 +68,12 @@ def _listing(
     # them, or replays them) expects one listing.
     if workers < 2 or not isinstance(client, Client):
         return client.iter_calls(**params), None
-    if max_calls is not None and max_calls <= PAGE_LIMIT * workers:
+    if max_calls is not None and max_calls < PAGE_LIMIT * workers:
         return client.iter_calls(**params), None  # the first pages are all it takes
     client.ensure_pool(workers + 1)
-    windowed = WindowedListing(client, params, workers=workers, limit=max_calls, trust=trust)
+    # One call past max_calls tells whether more match (the frame then says it is cut).
+    limit = None if max_calls is None else max_calls + 1
+    windowed = WindowedListing(client, params, workers=workers, limit=limit, trust=trust)
     return windowed, windowed
 
 
@@ -87,8 +89,9 @@ def read_history(
     on_progress: Callable[[Progress], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> HistoryRead:
-    """Page through the history until its end, ``max_calls`` matching calls, or an early stop
-    of ``sync`` (then the older calls come from the store).
+    """Page through the history until its end, one matching call more than ``max_calls``
+    (so the caller can tell that more calls match), or an early stop of ``sync`` (then the
+    older calls come from the store).
 
     A set ``cancel`` or Ctrl-C ends the listing with ``cancelled``; a 401/403 or an
     over-budget 429 ends it with ``stopped``: in both cases the pages read are kept (and
@@ -99,7 +102,9 @@ def read_history(
         client, query, sync, workers=workers, max_calls=max_calls, trust=trust, cancel=stop
     )
     records: list[dict[str, Any]] = []
-    next_check = max_calls or 0
+    # Read until one call more than max_calls matches: that one says the frame is cut.
+    wanted = None if max_calls is None else max_calls + 1
+    next_check = wanted or 0
     complete = max_calls != 0
     rest = None
     cancelled = False
@@ -113,19 +118,23 @@ def read_history(
             for record in iterator:
                 records.append(record)
                 bar.update(1)
-                if on_progress is not None and len(records) % PAGE_LIMIT == 0:
-                    on_progress(Progress(len(records), None))
+                if len(records) % PAGE_LIMIT == 0:
+                    rate = getattr(client, "request_rate", None)  # a wrapper may have none
+                    if rate is not None:
+                        bar.set_postfix_str(f"{rate:.0f} req/s", refresh=False)
+                    if on_progress is not None:
+                        on_progress(Progress(len(records), None, rate=rate))
                 if stop.is_set():  # pages already read by the windows are not taken in
                     raise FetchCancelled("the history listing was cancelled")
                 if sync is not None and sync.add(record):
                     break  # the rest of the range is in the store
-                if max_calls is not None and len(records) >= next_check:
+                if wanted is not None and len(records) >= next_check:
                     matched = query.matching(records)
-                    if matched >= max_calls:
+                    if matched >= wanted:
                         complete = False
                         break
                     # Filtered here (or listed twice): read on until enough calls could match.
-                    next_check = len(records) + max_calls - matched
+                    next_check = len(records) + wanted - matched
         if sync is not None:
             sync.finish(complete=complete)
             if sync.stopped_at is not None:
@@ -154,5 +163,5 @@ def read_history(
     if paging["note"] is None and trust.problem is not None:
         paging["note"] = f"the server {trust.problem}"
     if on_progress is not None:
-        on_progress(Progress(len(records), None))
+        on_progress(Progress(len(records), None, rate=getattr(client, "request_rate", None)))
     return HistoryRead(records, rest, paging, cancelled=cancelled, stopped=stopped)

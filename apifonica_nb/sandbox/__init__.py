@@ -15,7 +15,6 @@ is silent, and :mod:`apifonica_nb.sandbox.data` for the synthetic account).
 
 from __future__ import annotations
 
-import atexit
 import base64
 import collections
 import datetime as dt
@@ -26,15 +25,19 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
+from apifonica_nb.sandbox.backends import CHILDREN, LocalBackend, ProcessBackend, drain
 from apifonica_nb.sandbox.generate import generate_account
+from apifonica_nb.sandbox.live import place_call
+from apifonica_nb.sandbox.ratelimit import check_rate_limit
 from apifonica_nb.sandbox.server import SandboxApp, ServerThread, normalize_faults
+from apifonica_nb.sandbox.values import epoch
+from apifonica_nb.sandbox.values import url_host as _url_host
 
 if TYPE_CHECKING:
     from apifonica_nb.client import Client
@@ -47,125 +50,13 @@ TOKEN_ENV = "APIFONICA_NB_SANDBOX_TOKEN"
 _STARTUP_TIMEOUT = 60.0
 
 
-def _epoch(now: dt.datetime | str | None) -> float | None:
-    """Turn a clock value into epoch seconds (a naive datetime is taken as UTC)."""
-    if now is None:
-        return None
-    if isinstance(now, str):
-        now = dt.datetime.fromisoformat(now.strip())
-    if not isinstance(now, dt.datetime):
-        raise TypeError(f"now must be a datetime, an ISO 8601 string or None, not {now!r}")
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=dt.UTC)
-    return now.timestamp()
-
-
-def _url_host(host: str) -> str:
-    """Return the host to put in URLs for a bind address (a wildcard means loopback)."""
-    if host in ("", "0.0.0.0"):
-        return "127.0.0.1"
-    if host == "::":
-        return "[::1]"
-    return f"[{host}]" if ":" in host else host
-
-
-class _Local:
-    """Backend of a sandbox served from a thread of this process."""
-
-    def __init__(self, app: SandboxApp, server: ServerThread) -> None:
-        self.app = app
-        self.server = server
-
-    def state(self) -> dict[str, Any]:
-        return self.app.state()
-
-    def change(self, **change: Any) -> None:
-        if "latency" in change:
-            self.app.latency = change["latency"]
-        if "faults" in change:
-            self.app.faults = change["faults"]
-        if "now" in change:
-            self.app.set_clock(_epoch(change["now"]))
-        if change.get("reset_request_count"):
-            self.app.reset_request_count()
-
-    def request_count(self) -> int:
-        return self.app.request_count
-
-    def stop(self) -> None:
-        self.server.stop()
-
-
-class _Subprocess:
-    """Backend of a sandbox served by ``python -m apifonica_nb.sandbox`` in a child process."""
-
-    def __init__(self, proc: subprocess.Popen[bytes], url: str, auth: str) -> None:
-        self.proc = proc
-        self._state_url = url.rsplit("/v2", 1)[0] + "/_sandbox/state"
-        self._auth = auth
-        # Loopback only: never send the admin request through a configured HTTP proxy.
-        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-    def _call(self, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        request = urllib.request.Request(
-            self._state_url,
-            data=None if body is None else json.dumps(body).encode(),
-            method="GET" if body is None else "POST",
-            headers={"Authorization": self._auth, "Content-Type": "application/json"},
-        )
-        with self._opener.open(request, timeout=30) as response:
-            return dict(json.loads(response.read()))
-
-    def state(self) -> dict[str, Any]:
-        return self._call()
-
-    def change(self, **change: Any) -> None:
-        if "now" in change:
-            epoch = _epoch(change["now"])
-            change["now"] = (
-                None if epoch is None else dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat()
-            )
-        self._call(change)
-
-    def request_count(self) -> int:
-        return int(self.state()["request_count"])
-
-    def stop(self) -> None:
-        _CHILDREN.discard(self)
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()  # stderr is closed by its drain thread at EOF
-
-
-#: Sandbox processes still running; stopped at interpreter exit so none is left orphaned.
-_CHILDREN: set[_Subprocess] = set()
-
-
-@atexit.register
-def _stop_children() -> None:
-    for child in list(_CHILDREN):
-        child.stop()
-
-
-def _drain(pipe: IO[bytes], keep: collections.deque[bytes]) -> None:
-    """Keep the last lines a child writes to stderr, until it exits, then close the pipe."""
-    with pipe:
-        for line in pipe:
-            keep.append(line)
-
-
 class Sandbox:
     """A running sandbox: where it is, its credentials and its knobs (see :func:`start`).
 
     ``url`` is the base URL for ``Client(base_url=...)``; ``call_sids`` lists every call of the
     account, newest first; ``example_call_sid`` is the vendor's documented example call (the
-    oldest). ``latency``, ``faults`` and ``now`` can be changed while it runs.
+    oldest). ``latency``, ``faults``, ``now`` and the rate limit (:meth:`set_rate_limit`) can be
+    changed while it runs.
     """
 
     def __init__(
@@ -176,7 +67,7 @@ class Sandbox:
         auth_token: str,
         call_sids: list[str],
         example_call_sid: str,
-        backend: _Local | _Subprocess,
+        backend: LocalBackend | ProcessBackend,
     ) -> None:
         self.url = url
         self.account_sid = account_sid
@@ -187,7 +78,7 @@ class Sandbox:
         self._stopped = False
 
     def __repr__(self) -> str:
-        mode = "process" if isinstance(self._backend, _Subprocess) else "thread"
+        mode = "process" if isinstance(self._backend, ProcessBackend) else "thread"
         state = "stopped" if self._stopped else mode
         return (
             f"Sandbox(url={self.url!r}, account_sid={self.account_sid!r}, auth_token='***', "
@@ -199,12 +90,12 @@ class Sandbox:
     @property
     def process(self) -> bool:
         """Whether the server runs in a child process (``start(process=True)``)."""
-        return isinstance(self._backend, _Subprocess)
+        return isinstance(self._backend, ProcessBackend)
 
     @property
     def pid(self) -> int:
         """Process id of the server (this process for a thread sandbox)."""
-        return self._backend.proc.pid if isinstance(self._backend, _Subprocess) else os.getpid()
+        return self._backend.proc.pid if isinstance(self._backend, ProcessBackend) else os.getpid()
 
     @property
     def request_count(self) -> int:
@@ -212,7 +103,7 @@ class Sandbox:
         return self._backend.request_count()
 
     def reset_request_count(self) -> None:
-        """Set the request counter back to zero."""
+        """Set the request counter, :attr:`rate_limited` and :attr:`early_requests` to zero."""
         self._backend.change(reset_request_count=True)
 
     @property
@@ -245,6 +136,33 @@ class Sandbox:
     @now.setter
     def now(self, value: dt.datetime | str | None) -> None:
         self._backend.change(now=value)
+
+    def place_call(self, *, to: str, from_: str, outcome: str = "completed", **options: Any) -> str:
+        """Place a call that moves through its statuses in real time; return its SID (options
+        and lifecycle: :mod:`apifonica_nb.sandbox.live`)."""
+        return place_call(self, to=to, from_=from_, outcome=outcome, **options)
+
+    @property
+    def rate_limit(self) -> float | None:
+        """Requests per second each account may make (None: no limit)."""
+        return self._backend.state()["rate_limit"]
+
+    def set_rate_limit(self, rate: float | None, *, burst: float | None = None) -> None:
+        """Change the rate limit now: ``rate`` requests per second per account, ``burst`` at
+        once (default: one second's worth); ``None`` lifts it. Beyond it: 429, Retry-After."""
+        rate, burst = check_rate_limit(rate, burst)
+        self._backend.change(rate_limit={"rate": rate, "burst": burst})
+
+    @property
+    def rate_limited(self) -> int:
+        """429s the rate limit answered since the last :meth:`reset_request_count`."""
+        return int(self._backend.state()["rate_limited"])
+
+    @property
+    def early_requests(self) -> int:
+        """Requests that arrived while their account had been told to wait (by a 429's
+        Retry-After, the limit's or an injected one), since the last reset."""
+        return int(self._backend.state()["early_requests"])
 
     def client(self, **kwargs: Any) -> Client:
         """Return an :class:`apifonica_nb.Client` for this sandbox (keyword arguments pass on)."""
@@ -281,12 +199,15 @@ def start(
     seed: int = DEFAULT_SEED,
     latency: float = 0.0,
     faults: Mapping[str, Any] | None = None,
+    rate_limit: float | None = None,
+    burst: float | None = None,
     now: dt.datetime | str | None = None,
     host: str = "127.0.0.1",
     port: int = 0,
     process: bool = False,
     account_sid: str | None = None,
     auth_token: str | None = None,
+    fraud_burst: bool = True,
 ) -> Sandbox:
     """Start a sandbox and return its handle once it accepts connections.
 
@@ -298,26 +219,40 @@ def start(
     of :data:`~apifonica_nb.sandbox.server.FAULT_RATES` and the options of
     :data:`~apifonica_nb.sandbox.server.FAULT_DEFAULTS`, e.g. ``{"error_rate": 0.1}``, or
     ``{"arrivals_per_page": 3}`` for a history whose pages overlap by three calls.
+    ``rate_limit`` (requests per second per account, ``burst`` at once; default one second's
+    worth) is enforced with a token bucket: beyond it, 429 with ``Retry-After`` (the seconds
+    until the next token); :meth:`Sandbox.set_rate_limit` changes it while it runs.
+    ``fraud_burst=True`` adds a toll-fraud-like night (:mod:`~.burst`: its calls come on top
+    of ``calls``, none below 100); ``False`` gives the same account without it.
     """
-    frozen = _epoch(now)
+    frozen = epoch(now)
     faults = normalize_faults(faults)
+    limit = check_rate_limit(rate_limit, burst)
     if process:
         return _start_process(
             calls=calls,
             seed=seed,
             latency=latency,
             faults=faults,
+            limit=limit,
             frozen=frozen,
             host=host,
             port=port,
             account_sid=account_sid,
             auth_token=auth_token,
+            fraud_burst=fraud_burst,
         )
     anchor = int(time.time() if frozen is None else frozen)
     account = generate_account(
-        calls=calls, seed=seed, anchor=anchor, account_sid=account_sid, auth_token=auth_token
+        calls=calls,
+        seed=seed,
+        anchor=anchor,
+        account_sid=account_sid,
+        auth_token=auth_token,
+        fraud_burst=fraud_burst,
     )
     app = SandboxApp(account, latency=latency, faults=faults, fault_seed=seed, now=frozen)
+    app.limiter.set(*limit)
     server = ServerThread(app, host=host, port=port)
     return Sandbox(
         url=f"http://{_url_host(host)}:{server.port}/v2",
@@ -325,7 +260,7 @@ def start(
         auth_token=account.auth_token,
         call_sids=account.call_sids,
         example_call_sid=account.example_call_sid,
-        backend=_Local(app, server),
+        backend=LocalBackend(app, server),
     )
 
 
@@ -345,11 +280,13 @@ def _start_process(
     seed: int,
     latency: float,
     faults: dict[str, Any],
+    limit: tuple[float | None, float | None],
     frozen: float | None,
     host: str,
     port: int,
     account_sid: str | None,
     auth_token: str | None,
+    fraud_burst: bool,
 ) -> Sandbox:
     """Spawn ``python -m apifonica_nb.sandbox --json`` and wrap it in a handle."""
     cmd = [sys.executable, "-m", "apifonica_nb.sandbox", "--json", "--host", host]
@@ -357,10 +294,14 @@ def _start_process(
     cmd += ["--latency", repr(float(latency))]
     if faults:
         cmd += ["--faults", json.dumps(faults)]
+    if limit[0] is not None:
+        cmd += ["--rate-limit", repr(limit[0]), "--burst", repr(limit[1])]
     if frozen is not None:
         cmd += ["--now", dt.datetime.fromtimestamp(frozen, dt.UTC).isoformat()]
     if account_sid:
         cmd += ["--account-sid", account_sid]
+    if not fraud_burst:
+        cmd += ["--no-fraud-burst"]
     env = dict(os.environ)
     # The child must import this very package, installed or not.
     root = str(Path(__file__).resolve().parents[2])
@@ -373,7 +314,7 @@ def _start_process(
     assert proc.stdout is not None and proc.stderr is not None
     errors: collections.deque[bytes] = collections.deque(maxlen=40)
     # Drain stderr for the child's whole life, so it can never block on a full pipe.
-    threading.Thread(target=_drain, args=(proc.stderr, errors), daemon=True).start()
+    threading.Thread(target=drain, args=(proc.stderr, errors), daemon=True).start()
     with selectors.DefaultSelector() as selector:
         selector.register(proc.stdout, selectors.EVENT_READ)
         ready = selector.select(timeout=_STARTUP_TIMEOUT)
@@ -387,8 +328,8 @@ def _start_process(
         raise RuntimeError(f"the sandbox process did not start: {detail or 'no output'}")
     info = json.loads(line)
     creds = f"{info['account_sid']}:{info['auth_token']}".encode()
-    backend = _Subprocess(proc, info["url"], "Basic " + base64.b64encode(creds).decode())
-    _CHILDREN.add(backend)
+    backend = ProcessBackend(proc, info["url"], "Basic " + base64.b64encode(creds).decode())
+    CHILDREN.add(backend)
     return Sandbox(
         url=info["url"],
         account_sid=info["account_sid"],

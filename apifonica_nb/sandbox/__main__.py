@@ -47,7 +47,26 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help='fault rates as JSON, e.g. \'{"error_rate": 0.1, "drop_rate": 0.02}\'',
     )
+    parser.add_argument(
+        "--rate-limit",
+        type=float,
+        default=None,
+        metavar="N",
+        help="allow N requests per second per account; beyond it 429 with Retry-After",
+    )
+    parser.add_argument(
+        "--burst",
+        type=float,
+        default=None,
+        help="requests allowed at once under --rate-limit (default: one second's worth)",
+    )
     parser.add_argument("--account-sid", help="use this account SID instead of the seeded one")
+    parser.add_argument(
+        "--no-fraud-burst",
+        dest="fraud_burst",
+        action="store_false",
+        help="leave out the seeded toll-fraud-like night (a stationary account)",
+    )
     parser.add_argument(
         "--json",
         action="store_true",
@@ -69,9 +88,10 @@ def _announce(sb: Sandbox, args: argparse.Namespace) -> None:
         print(json.dumps(info), flush=True)
         return
     clock = args.now or "real time"
+    limit = f", {args.rate_limit:g} requests/s" if args.rate_limit else ""
     call_url = f"{sb.url}/accounts/{sb.account_sid}/calls/{sb.example_call_sid}"
     print(
-        f"Apifonica sandbox: {len(sb.call_sids)} calls (seed {args.seed}, clock {clock})\n"
+        f"Apifonica sandbox: {len(sb.call_sids)} calls (seed {args.seed}, clock {clock}{limit})\n"
         f"  base URL     {sb.url}\n"
         f"  account SID  {sb.account_sid}\n"
         f"  auth token   {sb.auth_token}\n"
@@ -90,11 +110,14 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             latency=args.latency,
             faults=args.faults,
+            rate_limit=args.rate_limit,
+            burst=args.burst,
             now=args.now,
             host=args.host,
             port=args.port,
             account_sid=args.account_sid,
             auth_token=os.environ.get(TOKEN_ENV) or None,
+            fraud_burst=args.fraud_burst,
         )
     except OSError as exc:
         hint = " (try --port 0 for any free port)" if args.port else ""

@@ -181,17 +181,17 @@ def _uuid_bodies(rng: np.random.Generator, n: int) -> list[str]:
 
 #: Bump whenever the generator changes what a (seed, calls, anchor) produces: it is part of the
 #: account SID, so call stores filled by an older generator are not served for the new data.
-DATA_VERSION = 2
+DATA_VERSION = 3
 
 
-def credentials(seed: int, calls: int, anchor: int) -> tuple[str, str]:
+def credentials(seed: int, calls: int, anchor: int, *, fraud_burst: bool = True) -> tuple[str, str]:
     """Return the (account SID, auth token) the sandbox derives from its data's parameters.
 
     The account SID names the data: two sandboxes share it only when they serve the same calls
     (same parameters and same :data:`DATA_VERSION`), so a local call store keyed by
     (account, call) never mixes two different sandboxes' calls.
     """
-    key = [seed, 1, calls, anchor, DATA_VERSION]
+    key = [seed, 1, calls, anchor, DATA_VERSION, int(fraud_burst)]
     account_sid = "acc" + _uuid_bodies(np.random.default_rng(key), 1)[0]
     return account_sid, _rng(seed, 1).bytes(16).hex()
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from apifonica_nb.sandbox.burst import burst_calls
 from apifonica_nb.sandbox.data import (
     _CONTROLLERS,
     _COUNTRIES,
@@ -61,14 +62,17 @@ def generate_account(
     anchor: int,
     account_sid: str | None = None,
     auth_token: str | None = None,
+    fraud_burst: bool = True,
 ) -> Account:
     """Generate the account: ``calls`` calls (the vendor's example among them) before ``anchor``.
 
-    The result depends only on ``(seed, calls, anchor)`` and the credential overrides.
+    ``fraud_burst=True`` adds the toll-fraud-like night of :mod:`apifonica_nb.sandbox.burst`
+    (calls beyond ``calls``; the others are the same with or without it). The result depends
+    only on ``(seed, calls, anchor, fraud_burst)`` and the credential overrides.
     """
     if calls < 1:
         raise ValueError(f"calls must be at least 1 (the vendor's example call), got {calls}")
-    default_sid, default_token = credentials(seed, calls, anchor)
+    default_sid, default_token = credentials(seed, calls, anchor, fraud_burst=fraud_burst)
     account_sid = account_sid or default_sid
     auth_token = auth_token or default_token
     rng = _rng(seed, 3)
@@ -156,14 +160,37 @@ def generate_account(
         for column in (own, controller, post, tag_idx):
             column[kids] = column[dads]
 
+    rate = np.array([c[2] for c in _COUNTRIES])[country]
+    n_burst = 0
+    if fraud_burst:  # added after every other draw, so the rest of the account is unchanged
+        extra = burst_calls(seed=seed, calls=calls, anchor=anchor)
+        n_burst = len(extra["created"])
+        ones, zeros = np.ones(n_burst, dtype=bool), np.zeros(n_burst, dtype=bool)
+        created, started, ended = (
+            np.concatenate([a, extra[k]])
+            for a, k in ((created, "created"), (started, "started"), (ended, "ended"))
+        )
+        status = np.concatenate([status, np.full(n_burst, _S["completed"], dtype=status.dtype)])
+        outbound, viber, post = np.r_[outbound, ones], np.r_[viber, zeros], np.r_[post, ones]
+        recorded, rec_lag = np.r_[recorded, zeros], np.r_[rec_lag, zeros.astype(rec_lag.dtype)]
+        own, timeout, lag = (
+            np.r_[own, extra["own"]],
+            np.r_[timeout, extra["timeout"]],
+            np.r_[lag, extra["lag"]],
+        )
+        controller = np.r_[controller, np.full(n_burst, len(_CONTROLLERS) - 1)]
+        tag_idx = np.r_[tag_idx, np.full(n_burst, len(_TAGS))]
+        parent = np.r_[parent, np.full(n_burst, -1)]
+        rate = np.r_[rate, extra["rate"]]
+        ext = [*ext, *extra["ext"].tolist()]
+    m = n + n_burst  # rows before the vendor's example
     answered = status == _S["completed"]
     duration = np.where(answered, ended - created, 0)
-    rate = np.array([c[2] for c in _COUNTRIES])[country]
     rate = np.where(outbound, rate, _INBOUND_RATE) * np.where(viber, _VIBER_FACTOR, 1.0)
     price = np.round(rate * duration / 60, 4)
-    live_recorded = recorded[n_reg:].copy()
+    live_recorded = recorded[n_reg:n].copy()
     recorded &= answered
-    recorded[n_reg:] = False  # a live call's recording appears only once it is billed
+    recorded[n_reg:n] = False  # a live call's recording appears only once it is billed
     updated = ended + lag + rec_lag * recorded
 
     # Live calls: the last n_live generated rows, created in the minutes before the anchor and
@@ -203,6 +230,10 @@ def generate_account(
     sid_rng = _rng(seed, 4)
     sids = ["cal" + u for u in _uuid_bodies(sid_rng, n + 1)]
     rec_sids = ["rec" + u for u in _uuid_bodies(sid_rng, n)]
+    if n_burst:  # the burst's SIDs come from a stream of their own, the example's SID stays
+        burst_rng = _rng(seed, 6)
+        sids = [*sids[:n], *("cal" + u for u in _uuid_bodies(burst_rng, n_burst)), sids[n]]
+        rec_sids += ["rec" + u for u in _uuid_bodies(burst_rng, n_burst)]
     own_numbers = _numbers(_rng(seed, 2), list(_OWN_PREFIXES))
     own_numbers[0] = EXAMPLE_CALL["from"]
     num_sids = ["num" + u for u in _uuid_bodies(_rng(seed, 2), len(own_numbers))]
@@ -218,7 +249,7 @@ def generate_account(
     parent_json = [_q(sids[p]) if p >= 0 else "null" for p in parent.tolist()]
     dates = [format_rfc2822(col) for col in (created, updated, started, ended)]
     cols = zip(
-        sids[:n],
+        sids[:m],
         parent_json,
         *dates,
         from_.tolist(),
@@ -269,7 +300,7 @@ def generate_account(
         call_json[r] = None
 
     # The vendor's example: the oldest call, its own parent, as documented.
-    example_sid = sids[n]
+    example_sid = sids[m]
     example = {"call_sid": example_sid, "parent_call_sid": example_sid, "account_sid": account_sid}
     example.update(EXAMPLE_CALL, number_sid=num_sids[0])
     call_json.append(json.dumps({k: example[k] for k in _FIELDS}, separators=(",", ":")).encode())
@@ -279,8 +310,8 @@ def generate_account(
     all_sids = np.array(sids)
     order = np.lexsort((all_sids, -all_created))
     ordered = order.tolist()
-    rank = np.empty(n + 1, dtype="int64")
-    rank[order] = np.arange(n + 1)
+    rank = np.empty(m + 1, dtype="int64")
+    rank[order] = np.arange(m + 1)
 
     recordings = _recordings(
         sids, rec_sids, recorded, started, ended, rank, example_sid, EXAMPLE_CALL["record_sid"]

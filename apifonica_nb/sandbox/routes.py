@@ -20,6 +20,8 @@ import numpy as np
 
 from apifonica_nb.sandbox.data import Account, CallFilter
 from apifonica_nb.sandbox.faults import PAGE as _PAGE
+from apifonica_nb.sandbox.live import PlacedCalls
+from apifonica_nb.sandbox.recordings import Recordings, synthetic_wav
 
 __all__ = ["Response", "Routes", "error", "ok"]
 
@@ -89,6 +91,25 @@ class Routes:
         self.clock = clock
         self._faults_opt = faults_opt
         self._cursors = _Cursors()
+        self.placed = PlacedCalls(account.account_sid, clock=clock)
+        self.recordings = Recordings(account, extra=self._billed)
+
+    def _billed(self, now: float) -> list[dict[str, Any]]:
+        """Calls outside the seeded recordings that carry a recording at ``now``."""
+        acc = self.account
+        live = [acc.call_record(int(r), now) for r in acc.live.rows.tolist()]
+        return [c for c in live if c["record_sid"]] + self.placed.billed(now)
+
+    def _place(self, environ: dict[str, Any]) -> _Response:
+        """Answer ``POST .../calls``: place a live call (see :mod:`apifonica_nb.sandbox.live`)."""
+        try:
+            body = json.loads(environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)))
+            sid = self.placed.place(body if isinstance(body, dict) else {})
+        except ValueError as exc:  # json.JSONDecodeError is a ValueError too
+            return _error(400, f"Cannot place the call: {exc}")
+        uri = f"/v2/accounts/{quote(self.account.account_sid, safe='')}/calls/{sid}"
+        body = {"status_code": 201, "status_message": "CREATED", "uri": uri}
+        return 201, [*_JSON, ("Location", uri)], json.dumps(body).encode()
 
     def api(self, environ: dict[str, Any], path: str) -> _Response:
         """Answer an authenticated API request."""
@@ -98,8 +119,12 @@ class Routes:
         acc = self.account
         if parts[3] != acc.account_sid:
             return _error(404, f"Account {parts[3]} was not found")
-        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
-            return _error(405, "This sandbox serves GET requests only", [("Allow", "GET, HEAD")])
+        method = environ.get("REQUEST_METHOD")
+        if method == "POST" and len(parts) == 5 and parts[4] == "calls":
+            return self._place(environ)
+        if method not in ("GET", "HEAD"):
+            allow = "GET, HEAD, POST" if parts[4:] == ["calls"] else "GET, HEAD"
+            return _error(405, f"This resource answers {allow} only", [("Allow", allow)])
         try:
             if len(parts) == 4:
                 return _ok(json.dumps(acc.account_record()).encode())
@@ -115,6 +140,9 @@ class Routes:
         acc = self.account
         if len(parts) == 6:
             row = acc.index.get(parts[5])
+            placed = self.placed.record(parts[5]) if row is None else None
+            if placed is not None:
+                return _ok(json.dumps(placed, separators=(",", ":")).encode())
             if row is None:
                 return _error(404, f"Call {parts[5]} was not found in account {acc.account_sid}")
             return _ok(acc.call_bytes(row, self.clock()))
@@ -122,9 +150,15 @@ class Routes:
         if "next" in query:
             rows, offset, limit = self._cursors.get("calls", query["next"])
         else:
-            rows, offset, limit = acc.select(_parse_filter(query), self.clock()), 0, _limit(query)
+            flt, now = _parse_filter(query), self.clock()
+            # Placed calls are the newest: they head the history, as ids below 0.
+            rows = np.concatenate([self.placed.matching(flt), acc.select(flt, now)])
+            offset, limit = 0, _limit(query)
         now = self.clock()
-        page = [acc.call_bytes(r, now) for r in rows[offset : offset + limit].tolist()]
+        page = [
+            acc.call_bytes(r, now) if r >= 0 else self.placed.call_bytes(r)
+            for r in rows[offset : offset + limit].tolist()
+        ]
         # New calls arriving at the head push an offset cursor's next page back by as many.
         again = min(int(self._faults_opt("arrivals_per_page")), limit - 1)
         prev_uri, next_uri = self._links(environ, "calls", rows, offset, limit, again=again)
@@ -160,31 +194,38 @@ class Routes:
         return links[0], links[1]
 
     def _recordings(self, environ: dict[str, Any], parts: list[str]) -> _Response:
-        acc = self.account
+        acc, now = self.account, self.clock()
         host = environ.get("HTTP_HOST") or f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}"
         base = f"{environ.get('wsgi.url_scheme', 'http')}://{host}/v2/accounts/"
         base += f"{quote(acc.account_sid, safe='')}/recordings/"
+        query = dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
+        ext = ".mp3" if query.get("format", "").strip().lower() == "mp3" else ".wav"
 
-        def item(i: int) -> dict[str, Any]:
-            rec = dict(acc.recordings[i])
-            rec["rec_url"] = f"{base}{rec['record_sid']}.wav"
-            return rec
+        def item(rec: dict[str, Any]) -> dict[str, Any]:
+            return {**rec, "rec_url": f"{base}{rec['record_sid']}{ext}"}
 
         if len(parts) == 6:
             rid = parts[5]
-            wav = rid.endswith(".wav")
-            i = acc.recording_index.get(rid.removesuffix(".wav"))
-            if i is None:
+            found = self.recordings.get(rid.removesuffix(".wav").removesuffix(".mp3"), now)
+            if found is None:
                 return _error(404, f"Recording {rid} was not found in account {acc.account_sid}")
-            if wav:
-                return 200, [("Content-Type", "audio/wav")], _silent_wav()
-            return _ok(json.dumps(item(i)).encode())
-        query = dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
+            if rid.endswith(".mp3"):
+                return _error(400, "The sandbox synthesises WAV audio only: ask for the .wav")
+            if rid.endswith(".wav"):
+                return 200, [("Content-Type", "audio/wav")], synthetic_wav(found["record_sid"])
+            return _ok(json.dumps(item(found)).encode())
         if "next" in query:
             rows, offset, limit = self._cursors.get("recordings", query["next"])
         else:
-            rows, offset, limit = np.arange(len(acc.recordings)), 0, _limit(query)
-        page = [item(i) for i in rows[offset : offset + limit].tolist()]
+            date_to = _day(query, "date_to")
+            rows = self.recordings.rows(
+                now,
+                call_sid=query.get("call_sid", "").strip() or None,
+                since=_day(query, "date_from"),
+                before=None if date_to is None else date_to + 86400,
+            )
+            offset, limit = 0, _limit(query)
+        page = [item(self.recordings.item(i)) for i in rows[offset : offset + limit].tolist()]
         prev_uri, next_uri = self._links(environ, "recordings", rows, offset, limit)
         head = f'{{"limit":{limit},"prev":{prev_uri},"next":{next_uri},"recordings":'
         return _ok(head.encode() + json.dumps(page).encode() + b"}")
@@ -238,13 +279,3 @@ def _parse_filter(query: Mapping[str, str]) -> CallFilter:
         created_from=_day(query, "date_from"),
         created_before=None if date_to is None else date_to + 86400,  # date_to is inclusive
     )
-
-
-def _silent_wav() -> bytes:
-    """Return one second of 8 kHz 16-bit mono silence as a WAV file."""
-    frames = 8000
-    header = b"RIFF" + (36 + 2 * frames).to_bytes(4, "little") + b"WAVEfmt "
-    header += (16).to_bytes(4, "little") + (1).to_bytes(2, "little") + (1).to_bytes(2, "little")
-    header += (8000).to_bytes(4, "little") + (16000).to_bytes(4, "little")
-    header += (2).to_bytes(2, "little") + (16).to_bytes(2, "little")
-    return header + b"data" + (2 * frames).to_bytes(4, "little") + bytes(2 * frames)

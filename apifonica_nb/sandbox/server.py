@@ -4,8 +4,9 @@ Routes (Basic auth on every ``/v2`` route; user = account SID, password = auth t
 
     GET /v2/accounts/{sid}                          the account object
     GET /v2/accounts/{sid}/calls[?filters|?next=N]  call history, newest first, 20 per page
-    GET /v2/accounts/{sid}/calls/{callSID}          one call
-    GET /v2/accounts/{sid}/recordings[?next=N]      recordings, newest first
+    GET /v2/accounts/{sid}/calls/{callSID}          one call (seeded or placed)
+    POST /v2/accounts/{sid}/calls                   place a live call (201; see sandbox.live)
+    GET /v2/accounts/{sid}/recordings[?next=N]      recordings, newest first (sandbox.recordings)
     GET /v2/accounts/{sid}/recordings/{recordSID}   one recording ({recordSID}.wav: the audio)
     GET|POST /_sandbox/state                        admin: request count, latency, faults, clock
 
@@ -17,7 +18,9 @@ cursors live in server memory (the newest 100,000 are kept; an unknown one is a 
 the ``arrivals_per_page`` fault option, the history behaves like an offset cursor on a busy
 account: the last calls of each page are listed again at the top of the next. Every
 request is counted in ``request_count`` except the admin endpoint's; latency and faults apply
-to ``/v2`` requests only.
+to ``/v2`` requests only. With ``rate_limit=`` each account's ``/v2`` requests go through a
+token bucket first (:mod:`apifonica_nb.sandbox.ratelimit`): beyond it, a 429 with the JSON
+error envelope and ``Retry-After`` = the seconds until the next token, after the latency.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from typing import Any
 
 from apifonica_nb.sandbox.data import Account
 from apifonica_nb.sandbox.faults import FAULT_DEFAULTS, FAULT_RATES, normalize_faults
+from apifonica_nb.sandbox.ratelimit import RateLimiter, format_retry_after
 from apifonica_nb.sandbox.routes import Response as _Response
 from apifonica_nb.sandbox.routes import Routes
 from apifonica_nb.sandbox.routes import error as _error
@@ -47,6 +51,22 @@ from apifonica_nb.sandbox.serving import ServerThread
 __all__ = ["FAULT_DEFAULTS", "FAULT_RATES", "SandboxApp", "ServerThread", "normalize_faults"]
 
 _StartResponse = Callable[..., Any]
+
+
+def _account_of(path: str) -> str:
+    """The account SID a ``/v2/accounts/{sid}/...`` path names ("" for other paths)."""
+    parts = path.split("/", 4)
+    return parts[3] if len(parts) > 3 and parts[2] == "accounts" else ""
+
+
+def _limited(wait: float) -> _Response:
+    """The 429 of the rate limit: the API's error envelope, Retry-After until the next token."""
+    after = format_retry_after(wait)
+    return _error(
+        429,
+        f"Too many requests for this account; retry after {after} s (sandbox rate limit)",
+        [("Retry-After", after)],
+    )
 
 
 class SandboxApp:
@@ -60,8 +80,11 @@ class SandboxApp:
         faults: Mapping[str, Any] | None = None,
         fault_seed: int = 0,
         now: float | None = None,
+        rate_limit: float | None = None,
+        burst: float | None = None,
     ) -> None:
         self.account = account
+        self.limiter = RateLimiter(rate_limit, burst)
         self.stopping = threading.Event()  # wakes latency and hang sleeps on shutdown
         self._lock = threading.Lock()
         self._count = 0
@@ -83,9 +106,10 @@ class SandboxApp:
         return self._count
 
     def reset_request_count(self) -> None:
-        """Set the request counter back to zero."""
+        """Set the request counter back to zero (and the rate limit's counts)."""
         with self._lock:
             self._count = 0
+        self.limiter.reset_counts()
 
     @property
     def latency(self) -> float:
@@ -129,6 +153,10 @@ class SandboxApp:
             "faults": self.faults,
             "now": now.isoformat(),
             "frozen": self.frozen,
+            "rate_limit": self.limiter.rate,
+            "burst": self.limiter.burst,
+            "rate_limited": self.limiter.refused,
+            "early_requests": self.limiter.early,
         }
 
     # -- WSGI -----------------------------------------------------------------------------
@@ -142,13 +170,19 @@ class SandboxApp:
             fault, error_status = self._draw_fault() if path.startswith("/v2/") else (None, 0)
         if not path.startswith("/v2/"):
             return self._send(start_response, _error(404, f"No such resource: {path}"))
+        account = _account_of(path)
+        wait = self.limiter.admit(account)
         if self._latency > 0 and self.stopping.wait(self._latency):
             self._drop(environ)
+        if wait > 0:
+            return self._send(start_response, _limited(wait))
         if fault == "hang" and self.stopping.wait(float(self._faults_opt("hang_seconds"))):
             self._drop(environ)
         if fault == "drop":
             self._drop(environ)
         if fault in ("error", "rate_limit", "html"):
+            if fault == "rate_limit":
+                self.limiter.announce(account, float(self._faults_opt("retry_after")))
             return self._send(start_response, self._fault_response(fault, error_status))
         if not self._authorized(environ):
             response = self._unauthorized()
@@ -242,6 +276,9 @@ class SandboxApp:
                     self.set_clock(
                         None if raw is None else dt.datetime.fromisoformat(raw).timestamp()
                     )
+                if "rate_limit" in change:
+                    limit = change["rate_limit"] or {}
+                    self.limiter.set(limit.get("rate"), limit.get("burst"))
                 if change.get("reset_request_count"):
                     self.reset_request_count()
             except (ValueError, TypeError, AttributeError) as exc:

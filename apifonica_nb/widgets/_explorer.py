@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +15,14 @@ import pandas as pd
 from ..client import Client
 from ..errors import ApifonicaError, InvalidRequestError
 from ._connection import ConnectionForm
+from ._detail import DetailPane
 from ._export import ExportFormat, ExportPanel
 from ._fetching import fetch as fetch_verbs
 from ._html import CSS
 from ._job import FetchJob, FetchRequest
 from ._part import close_tree
 from ._query import QueryForm
-from ._results import ResultsView
+from ._results import CHARTS, ChartTab, ResultsView
 from ._run import RunControls
 
 __all__ = ["CallExplorer"]
@@ -31,8 +33,11 @@ class CallExplorer:
 
     ``client`` connects it to an account (the connection section then just says so);
     without one, the form asks for credentials (prefilled from ``APIFONICA_*``) or starts
-    the bundled sandbox. ``rows`` is how many rows the table shows; ``workers`` is the
-    fetch verbs' ``workers=`` (a cancel stops them within a second).
+    the bundled sandbox. ``rows`` is the table's page length; ``workers`` is the
+    fetch verbs' ``workers=`` (a cancel stops them within a second). ``tabs`` are the result
+    tabs (default :data:`~apifonica_nb.widgets.CHARTS`; each a
+    :class:`~apifonica_nb.widgets.ChartTab`, drawn when first shown). ``dashboard=True`` suits
+    a Voila page: exports go to the notebook's folder, with no Folder field and no server path.
 
     Every control is a public attribute (``since``, ``status``, ``sids``, ``fetch_button``,
     ``summary``, ``table``, ...), so the form works from plain Python too.
@@ -46,10 +51,12 @@ class CallExplorer:
         self,
         client: Client | None = None,
         *,
-        rows: int = 50,
+        rows: int = 10,
         workers: int = 8,
         sandbox_calls: int = 500,
         sandbox_seed: int = 7,
+        tabs: Sequence[ChartTab] = CHARTS,
+        dashboard: bool = False,
     ) -> None:
         self._client = client
         self._workers = workers
@@ -58,8 +65,15 @@ class CallExplorer:
         )
         self._query = QueryForm()
         self._run = RunControls(self._query.cache)
-        self._export = ExportPanel()
-        self._results = ResultsView(rows, footer=self._export.children)
+        self._export = ExportPanel(folder_field=not dashboard)
+        self._detail = DetailPane(
+            lambda: self._connection.client(say=self._run.say),
+            on_watch=lambda on: self._run.watching(on, fetching=self._job.running),
+        )
+        self._results = ResultsView(
+            rows, footer=self._export.children, tabs=tabs, detail=self._detail.pane
+        )
+        self._results.calls.on_select = self._detail.show
         self._job = FetchJob(self._work)
         #: The last DataFrame fetched (``None`` before the first fetch).
         self.frame: pd.DataFrame | None = None
@@ -111,10 +125,15 @@ class CallExplorer:
         self.run_row = run.run_row
         self.message = run.message
         self.summary = results.summary
-        self.sort_by = results.sort_by
-        self.ascending = results.ascending
-        self.rows = results.rows
         self.table = results.table
+        self.detail = self._detail.pane
+        self.detail_title = self._detail.title
+        self.detail_fields = self._detail.fields
+        self.status_meaning = self._detail.meaning
+        self.legs = self._detail.legs
+        self.recording = self._detail.recording
+        self.watch_button = self._detail.watch_button
+        self.watch_view = self._detail.watch_view
         self.chart_outputs = results.chart_outputs
         self.charts = results.charts
         self.failures_table = results.failures_table
@@ -162,13 +181,28 @@ class CallExplorer:
         return self.frame
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait for a background fetch to end; return True when none is running."""
-        return self._job.wait(timeout)
+        """Wait for a fetch, and the detail pane's legs and watch; True when none is running."""
+        return self._job.wait(timeout) and self._detail.wait(timeout)
 
     def cancel(self) -> None:
-        """Stop the running fetch (within a second); what was fetched is kept."""
-        if self._job.cancel():
+        """Stop the running fetch or watch (within a second); what was fetched is kept."""
+        if self._job.cancel() | self._detail.cancel():
             self._run.cancelling()
+
+    # -- investigating one call -----------------------------------------------------------------
+
+    def select(self, call_sid: str) -> bool:
+        """Select the row of ``call_sid`` and show it in the detail pane, as a click does."""
+        return self._results.calls.select(call_sid)
+
+    @property
+    def selected(self) -> pd.DataFrame | None:
+        """The call shown in the detail pane, as a one-row frame (``None``: no row selected)."""
+        return self._results.calls.selected()
+
+    def watch(self) -> threading.Thread | None:
+        """Watch the selected call until final, in the background (the Watch button)."""
+        return self._detail.start_watch()
 
     def _prepare(self) -> FetchRequest:
         try:
@@ -239,6 +273,7 @@ class CallExplorer:
         """Cancel a running fetch, stop the sandbox this explorer started, close its widgets."""
         self.cancel()
         self.wait(30)
-        for part in (self._connection, self._query, self._run, self._results, self._export):
+        parts = (self._connection, self._query, self._run, self._results, self._detail)
+        for part in (*parts, self._export):
             part.close()
         close_tree(self.widget)

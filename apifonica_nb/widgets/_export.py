@@ -46,24 +46,29 @@ def export_frame(df: pd.DataFrame, fmt: ExportFormat, folder: str | os.PathLike[
 
 
 def export_link_html(path: Path, *, cwd: Path | None = None) -> str:
-    """Render a download link to ``path`` relative to ``cwd`` (the notebook), and the full path.
+    """Render a download link to ``path`` relative to ``cwd`` (the notebook's folder).
 
-    Jupyter resolves a relative link in an output against the notebook's folder and serves the
-    file; the absolute path is there for files outside the notebook's folder.
+    Jupyter (and Voila) resolve a relative link in an output against the notebook's folder and
+    serve the file. The server's path is shown only for a file outside that folder, which no
+    link can reach: then it says where the file is.
     """
     base = (cwd or Path.cwd()).resolve()
     rel = Path(os.path.relpath(path, base)).as_posix()
     href = html.escape(quote(rel), quote=True)
-    return (
-        f'<a href="{href}" download>{html.escape(path.name)}</a> '
-        f"<small>({html.escape(str(path))})</small>"
-    )
+    link = f'<a href="{href}" download>{html.escape(path.name)}</a>'
+    if rel.startswith("../"):
+        return f"{link} <small>(outside the notebook's folder: {html.escape(str(path))})</small>"
+    return link
 
 
 class ExportPanel(Part):
-    """The export row: a folder field, a button per format, and the links to what was written."""
+    """The export row: a folder field, a button per format, and the links to what was written.
 
-    def __init__(self) -> None:
+    ``folder_field=False`` leaves the field out (a dashboard: files go next to the notebook,
+    where the links can serve them).
+    """
+
+    def __init__(self, *, folder_field: bool = True) -> None:
         self.export_dir = widgets.Text(
             description="Folder", placeholder="the notebook's folder", style=WIDE
         )
@@ -74,8 +79,9 @@ class ExportPanel(Part):
         self.export_links = widgets.Output()
         #: Paths of the files exported so far.
         self.exports: list[Path] = []
+        row = [self.export_csv_button, self.export_parquet_button]
         self.children: list[widgets.Widget] = [
-            widgets.HBox([self.export_dir, self.export_csv_button, self.export_parquet_button]),
+            widgets.HBox([self.export_dir, *row] if folder_field else row),
             self.export_links,
         ]
 

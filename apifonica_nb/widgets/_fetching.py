@@ -60,10 +60,17 @@ def fetch(
     cancelled = bool(df.attrs["cancelled"])
     df.attrs["partial"] = cancelled
     note = ""
+    if df.attrs.get("stopped_at") is not None:
+        note = (
+            f"stopped at {int(df.attrs['stopped_at']):,}: more calls match. These totals cover "
+            "only the calls shown; raise Max calls (0: no limit) or narrow the filters."
+        )
     if cancelled:
         note = f"partial: cancelled after {done[0]:,} calls were read"
         if request.kind == "sids":
             unread = len(set(request.sids)) - len(df) - len(df.attrs["failures"])
             if unread > 0:
                 note += f"; {unread:,} SIDs were not fetched"
-    return Fetched(df, max(done[0], len(df)), cancelled, note)
+    # A capped history reads one call past the limit (to know more match); it is not shown.
+    read = len(df) if df.attrs.get("stopped_at") is not None else max(done[0], len(df))
+    return Fetched(df, read, cancelled, note)

@@ -14,9 +14,18 @@ from typing import Any
 import pandas as pd
 import plotly.io as pio
 
+from ..reporting import NUMERIC_KINDS, Kind, format_value, guess_kind
 from ..summary import Totals
 
-__all__ = ["CSS", "failures_html", "figure_output", "html_output", "summary_html", "table_html"]
+__all__ = [
+    "CSS",
+    "failures_html",
+    "fields_html",
+    "figure_output",
+    "html_output",
+    "summary_html",
+    "table_frame",
+]
 
 #: Styles of the explorer's tables, scoped to the explorer (an HTML widget in its tree).
 CSS = """<style>
@@ -29,8 +38,18 @@ CSS = """<style>
 .apifonica-explorer table.apifonica-fail td { white-space: normal; }
 .apifonica-explorer table thead th { position: sticky; top: 0;
   background: var(--jp-layout-color1, #fff); }
-.apifonica-explorer .apifonica-partial { color: var(--jp-warn-color1, #e65100); }
+.apifonica-explorer .apifonica-partial { color: var(--jp-warn-color0, #bf360c); font-weight: bold;
+  background: var(--jp-warn-color3, #fff3e0); border-left: 4px solid var(--jp-warn-color1, #e65100);
+  padding: 4px 8px; margin-top: 4px; white-space: normal; }
+.apifonica-explorer .apifonica-progress, .apifonica-explorer .apifonica-progress * {
+  white-space: normal; overflow: visible; text-overflow: clip; }
+.apifonica-explorer .apifonica-statuses .widget-checkbox { width: 11em; }
+.apifonica-explorer table.apifonica-calls td.num, .apifonica-explorer table.apifonica-calls th.num {
+  text-align: right; font-variant-numeric: tabular-nums; }
 .apifonica-explorer .apifonica-error { color: var(--jp-error-color1, #c62828); }
+.apifonica-explorer .apifonica-detail { border-left: 4px solid var(--jp-brand-color1, #1976d2);
+  padding-left: 8px; margin: 6px 0; }
+.apifonica-explorer .apifonica-detail h4 { margin: 2px 0; }
 </style>"""
 
 _TABLE_FIRST = (
@@ -47,29 +66,61 @@ _TABLE_FIRST = (
     "cost_eur",
     "tag",
 )
+# How the table shows the columns whose name does not say it (see reporting.format_table).
+_TABLE_KINDS: dict[str, Kind] = {
+    "cost_eur": "price",  # one call's amount: 4 decimals, not ten rows of 0.00
+    "price": "text",  # the raw value, in whatever unit the rule says
+    "duration": "count",
+    "timeout": "count",
+    "setup_seconds": "number",
+    "talk_seconds": "number",
+}
 _BOX = (
     '<div style="max-height: 20em; overflow: auto; border: 1px solid var(--jp-border-color2, '
     '#ddd)">{}</div>'
 )
 
 
-def table_html(df: pd.DataFrame, *, sort_by: str | None, ascending: bool, rows: int) -> str:
-    """Render the first ``rows`` rows of ``df`` sorted by ``sort_by`` as escaped HTML."""
-    if df.empty:
-        return "<i>No calls match.</i>"
-    view = df
-    if sort_by is not None and sort_by in df.columns:
-        # A stable sort keeps the API's order (newest first) among equal values.
-        view = df.sort_values(sort_by, ascending=ascending, kind="stable", na_position="last")
-    shown = view.head(max(rows, 0))
-    # What happened and what it cost first; the identifiers and raw fields after.
-    first = [c for c in _TABLE_FIRST if c in shown.columns]
-    shown = shown[first + [c for c in shown.columns if c not in first]]
-    table = shown.to_html(index=False, escape=True, na_rep="", border=0, classes="apifonica-calls")
-    order = "ascending" if ascending else "descending"
-    by = f", sorted by {html.escape(str(sort_by))} ({order})" if view is not df else ""
-    caption = f"<small>First {len(shown):,} of {len(df):,} rows{by}.</small>"
-    return caption + _BOX.format(table)
+def table_frame(df: pd.DataFrame, *, currency: str = "EUR") -> tuple[pd.DataFrame, list[int]]:
+    """Return the table's columns of ``df`` as text, formatted as the report formats them.
+
+    Returns the frame of strings (same row order; missing values blank) and the positions of
+    its numeric columns (to be right-aligned). A unit goes into the header
+    (``cost_eur (EUR)``, ``created (UTC)``), not into every cell: the interactive table
+    (DataTables) then sees ``1,234.5000`` as a formatted number and sorts it numerically,
+    which it would not do with ``1,234.5000 EUR`` (sorted as text, ``10`` before ``9``).
+    """
+    first = [c for c in _TABLE_FIRST if c in df.columns]
+    columns: dict[str, list[str]] = {}
+    numeric: list[int] = []
+    for position, name in enumerate(first):
+        kind = _TABLE_KINDS.get(name, guess_kind(name, df[name].dtype))
+        texts = [format_value(v, kind, currency=currency) for v in df[name].tolist()]
+        label = name
+        if kind in ("money", "price"):
+            texts = [t.removesuffix(f" {currency}") for t in texts]
+            label = f"{name} ({currency})"
+        elif kind == "time":
+            label = f"{name} (UTC)"
+        if kind in NUMERIC_KINDS:
+            numeric.append(position)
+        columns[label] = texts
+    return pd.DataFrame(columns, dtype="str", index=range(len(df))), numeric
+
+
+def fields_html(call: pd.DataFrame, *, currency: str = "EUR") -> str:
+    """Render every field of one call (a one-row call frame) as an escaped two-column table."""
+    cells = []
+    for name in call.columns:
+        kind = _TABLE_KINDS.get(str(name), guess_kind(str(name), call[name].dtype))
+        text = format_value(call[name].iloc[0], kind, currency=currency)
+        unit = " (UTC)" if kind == "time" else ""
+        cls = ' class="num"' if kind in NUMERIC_KINDS else ""
+        cells.append(
+            f"<tr><th>{html.escape(str(name))}{unit}</th><td{cls}>{html.escape(text)}</td></tr>"
+        )
+    rows = "".join(cells)
+    return f'<table class="apifonica-calls apifonica-fields"><tbody>{rows}</tbody></table>'
 
 
 def failures_html(failures: list[dict[str, Any]]) -> str:
@@ -86,18 +137,18 @@ def summary_html(totals: Totals, *, note: str = "") -> str:
     rate = totals.answer_rate
     parts = [
         f"<b>{totals.calls:,}</b> calls",
-        f"total cost <b>{totals.cost_eur:,.2f} EUR</b>",
+        f"total cost <b>{format_value(totals.cost_eur, 'money')}</b>",
         (
-            f"answer rate <b>{rate:.1%}</b> ({totals.answered:,} of {totals.finished:,} "
-            "finished calls)"
+            f"answer rate (ASR) <b>{rate:.1%}</b> ({totals.answered:,} answered of "
+            f"{totals.finished:,} attempts)"
             if rate is not None
-            else "answer rate <b>n/a</b> (no finished calls)"
+            else "answer rate (ASR) <b>no calls to measure</b> (no attempt has ended yet)"
         ),
         f"<b>{totals.failures:,}</b> failures",
     ]
     text = " · ".join(parts)
-    if note:
-        text += f' <span class="apifonica-partial">⚠ {html.escape(note)}</span>'
+    if note:  # on a line of its own, in bold: totals of a cut fetch must not pass for whole
+        text += f'<div class="apifonica-partial" role="alert">⚠ {html.escape(note)}</div>'
     return f'<div class="apifonica-summary">{text}</div>'
 
 

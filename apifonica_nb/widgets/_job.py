@@ -29,11 +29,12 @@ class FetchRequest:
 
     @property
     def expected(self) -> int | None:
-        """How many calls the fetch can give at most, when that is known beforehand."""
-        if self.kind == "sids":
-            return len(self.sids)
-        limit = self.filters.get("max_calls")
-        return int(limit) if limit else None
+        """How many calls the fetch will read, when that is known beforehand (a SID list).
+
+        A history's length is not known until its last page (``max_calls`` is only a bound:
+        a bar drawn against it would stand still at 1% of a large limit).
+        """
+        return len(self.sids) if self.kind == "sids" else None
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ class Part:
             for item in items:
                 if isinstance(item, widgets.Widget):
                     close_tree(item)
+                elif isinstance(item, Part):
+                    item.close()
 
 
 def close_tree(widget: widgets.Widget) -> None:

@@ -12,8 +12,13 @@ from ..frame import CHANNELS, DIRECTIONS, STATUSES
 from ._job import FetchRequest
 from ._part import WIDE, Part
 from ._sids import parse_sid_list, refused, shorten
+from ._statuses import StatusPicker
 
-__all__ = ["QueryForm"]
+__all__ = ["DEFAULT_MAX_CALLS", "QueryForm"]
+
+#: The form's default "Max calls": a busy month of most accounts, and a bound on memory. A
+#: fetch it cuts says so in the summary ("stopped at N: more calls match").
+DEFAULT_MAX_CALLS = 50_000
 
 
 class QueryForm(Part):
@@ -22,9 +27,7 @@ class QueryForm(Part):
     def __init__(self) -> None:
         self.since = widgets.DatePicker(description="Since", style=WIDE)
         self.until = widgets.DatePicker(description="Until", style=WIDE)
-        self.status = widgets.SelectMultiple(
-            options=list(STATUSES), rows=6, description="Status", style=WIDE
-        )
+        self.status = StatusPicker(STATUSES)
         self.direction = widgets.Dropdown(
             options=["any", *DIRECTIONS], description="Direction", style=WIDE
         )
@@ -33,9 +36,10 @@ class QueryForm(Part):
         )
         self.tag = widgets.Text(description="Tag", placeholder="any", style=WIDE)
         self.max_calls = widgets.BoundedIntText(
-            value=1000, min=0, max=10_000_000, description="Max calls", style=WIDE
+            value=DEFAULT_MAX_CALLS, min=0, max=10_000_000, description="Max calls", style=WIDE
         )
         self.max_calls.tooltip = "0 means no limit"
+        max_hint = widgets.HTML("<small>0: no limit; a cut fetch says so</small>")
         self.cache = widgets.Dropdown(
             options=[
                 ("use the cache", True),
@@ -45,10 +49,17 @@ class QueryForm(Part):
             description="Cache",
             style=WIDE,
         )
-        history = widgets.HBox(
+        history = widgets.VBox(
             [
-                widgets.VBox([self.since, self.until, self.direction, self.channel]),
-                widgets.VBox([self.status, self.tag, self.max_calls]),
+                widgets.HBox(
+                    [
+                        widgets.VBox([self.since, self.until, self.direction]),
+                        widgets.VBox(
+                            [self.channel, self.tag, widgets.HBox([self.max_calls, max_hint])]
+                        ),
+                    ]
+                ),
+                self.status.box,
             ]
         )
         self.sids = widgets.Textarea(

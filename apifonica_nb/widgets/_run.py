@@ -22,9 +22,14 @@ class RunControls(Part):
         self.fetch_button = widgets.Button(description="Fetch", button_style="primary", icon="play")
         self.cancel_button = widgets.Button(description="Cancel", icon="stop", disabled=True)
         self.progress = widgets.IntProgress(value=0, min=0, max=1)
-        self.progress_label = widgets.Label()
-        self.run_row = widgets.HBox(
-            [self.fetch_button, self.cancel_button, *extra, self.progress, self.progress_label]
+        # Its own full-width line below the buttons, wrapping: never cut off mid-word.
+        self.progress_label = widgets.HTML(layout=widgets.Layout(width="100%"))
+        self.progress_label.add_class("apifonica-progress")
+        self.run_row = widgets.VBox(
+            [
+                widgets.HBox([self.fetch_button, self.cancel_button, *extra, self.progress]),
+                self.progress_label,
+            ]
         )
         self.message = widgets.HTML()
         self._last_progress = 0.0
@@ -41,7 +46,7 @@ class RunControls(Part):
 
     def say(self, text: str) -> None:
         """Show a short note next to the bar."""
-        self.progress_label.value = text
+        self.progress_label.value = html.escape(text)
 
     def cancelling(self) -> None:
         self.cancel_button.disabled = True
@@ -86,6 +91,13 @@ class RunControls(Part):
             f'<div class="apifonica-error"><b>{html.escape(what)} failed.</b> '
             f"{html.escape(text)}</div>"
         )
+
+    def watching(self, running: bool, *, fetching: bool) -> None:
+        """A watch started or ended: Cancel stops it, Fetch waits for it (unless a fetch
+        runs too: its buttons stay as they are)."""
+        if not fetching:
+            self.fetch_button.disabled = running
+            self.cancel_button.disabled = not running
 
     def idle(self) -> None:
         """Show no fetch running: Fetch enabled, Cancel disabled."""

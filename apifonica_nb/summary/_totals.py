@@ -1,23 +1,8 @@
-"""The numbers the report, the explorer and the CLI share: totals and per-group tables.
+"""Totals and per-column tables: :func:`totals` and :func:`by_column`.
 
-One home for "how many calls, how many answered, what they cost", so the HTML report, the
-explorer's summary line and ``apifonica-nb summary`` can never disagree::
-
-    from apifonica_nb import summary
-
-    t = summary.totals(df)            # Totals(calls=500, answered=325, ...)
-    t.answer_rate                     # 0.657, or None when no call has finished
-    summary.by_column(df, "status")   # calls, answered, cost, minutes per status
-    summary.by_column(df, ["channel", "direction"])
-
-Everything is vectorised and NA-safe: a missing value counts as nothing (no cost, no
-minutes), a missing label is grouped as :data:`UNKNOWN`, a missing column is all missing, and
-an empty frame gives zero totals and an empty table, never an exception.
-
-The answer rate is answered calls over finished ones: a call is *finished* when its status can
-no longer change (``is_final``; the status vocabulary when the column is absent) and
-*answered* when it finished ``completed``. Calls still in progress are not counted either way,
-so a batch of live calls has no answer rate (``None``) rather than a misleading 0 %.
+The answer rate is the ASR of :func:`apifonica_nb.summary.kpis`: answered calls over attempts
+(calls with a final status, see :mod:`._outcomes`). Calls still in progress are not counted
+either way, so a batch of live calls has no answer rate (``None``) rather than a misleading 0 %.
 """
 
 from __future__ import annotations
@@ -28,13 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .errors import InvalidRequestError
-from .frame import FINAL_STATUSES
-
-__all__ = ["UNKNOWN", "Totals", "by_column", "group_codes", "totals"]
-
-#: Label of missing values (NA status, channel, country, ...) in every table and chart.
-UNKNOWN = "unknown"
+from ..errors import InvalidRequestError
+from ._frame import column as _column
+from ._frame import group_codes
+from ._frame import numbers as _numbers
+from ._frame import utc as _utc
+from ._outcomes import FINAL_OUTCOMES, OUTCOMES, outcome_codes
 
 
 @dataclass(frozen=True)
@@ -43,7 +27,7 @@ class Totals:
 
     #: Rows of the frame.
     calls: int
-    #: Calls whose status can no longer change.
+    #: Attempts: calls whose status is final (see :mod:`._outcomes`).
     finished: int
     #: Finished calls that ended ``completed``.
     answered: int
@@ -62,36 +46,8 @@ class Totals:
 
     @property
     def answer_rate(self) -> float | None:
-        """Answered calls over finished calls, or None when no call has finished."""
+        """The ASR: answered calls over attempts, or None when no call has finished."""
         return self.answered / self.finished if self.finished else None
-
-
-def group_codes(series: pd.Series) -> tuple[list[str], np.ndarray]:
-    """Split a column into the labels that occur and a label index per row.
-
-    Categoricals keep their category order (the status lifecycle order, undocumented values
-    after the documented ones), other columns are sorted; NA becomes :data:`UNKNOWN`, listed
-    last (a real "unknown" value merges with it). The charts colour and order their traces
-    with it, so charts and tables list groups alike.
-
-    >>> group_codes(pd.Series(["b", None, "a", "b"]))
-    (['a', 'b', 'unknown'], array([1, 2, 0, 1]))
-    """
-    if isinstance(series.dtype, pd.CategoricalDtype):
-        labels = [str(c) for c in series.cat.categories]
-        codes = series.cat.codes.to_numpy().astype(np.int64)
-    else:
-        codes_, uniques = pd.factorize(series, sort=True)
-        codes = np.asarray(codes_, dtype=np.int64)
-        labels = [str(u) for u in uniques]
-    codes = np.where(codes < 0, len(labels), codes)
-    labels.append(UNKNOWN)
-    present = np.bincount(codes, minlength=len(labels)) > 0
-    # Renumber to the labels that occur; a real "unknown" category merges with NA.
-    kept = [label for label, keep in zip(labels, present, strict=True) if keep]
-    order = {label: i for i, label in enumerate(dict.fromkeys(kept))}
-    remap = np.array([order.get(label, -1) for label in labels], dtype=np.int64)
-    return list(order), remap[codes]
 
 
 def totals(df: pd.DataFrame) -> Totals:
@@ -191,31 +147,7 @@ def _index(
     )
 
 
-def _column(df: pd.DataFrame, name: str) -> pd.Series:
-    """Return ``df[name]``, or an all-NA column when the frame lacks it."""
-    if name in df.columns:
-        return df[name]
-    return pd.Series(pd.NA, index=df.index, dtype="object")
-
-
-def _numbers(df: pd.DataFrame, name: str) -> np.ndarray:
-    """Return a column as float64 with NaN for NA (a missing column: all NaN)."""
-    values = pd.to_numeric(_column(df, name), errors="coerce").astype("float64")
-    return values.to_numpy(dtype=np.float64, na_value=np.nan)
-
-
 def _outcomes(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Return per row whether the call finished and whether it finished answered."""
-    status = _column(df, "status").astype("str")
-    if "is_final" in df.columns:
-        finished = df["is_final"].astype("boolean").fillna(False).to_numpy(dtype=bool)
-    else:
-        finished = status.isin(FINAL_STATUSES).to_numpy(dtype=bool)
-    completed = (status == "completed").fillna(False).to_numpy(dtype=bool)
-    return finished, finished & completed
-
-
-def _utc(times: pd.Series) -> pd.Series:
-    if not isinstance(times.dtype, pd.DatetimeTZDtype):
-        return pd.to_datetime(times, utc=True)
-    return times.dt.tz_convert("UTC")
+    """Return per row whether the call is an attempt (final) and whether it was answered."""
+    codes = outcome_codes(df)
+    return codes < FINAL_OUTCOMES, codes == OUTCOMES.index("answered")

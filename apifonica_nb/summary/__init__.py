@@ -1,0 +1,49 @@
+"""The numbers the report, the explorer and the CLI share: totals, KPIs, concurrency, costs.
+
+One home for "how many calls, how many answered, what they cost", so the HTML report, the
+explorer's summary line and ``apifonica-nb summary`` can never disagree::
+
+    from apifonica_nb import summary
+
+    t = summary.totals(df)            # Totals(calls=500, answered=325, ...)
+    t.answer_rate                     # the ASR, or None when no call has finished
+    summary.by_column(df, "status")   # calls, answered, cost, minutes per status
+    summary.kpis(df, by="channel")    # ASR, NER, ACD, time to answer, costs (ap.kpis)
+    summary.concurrency(df, freq="h")  # calls in progress, peak, Erlangs (ap.concurrency)
+    summary.cost_anomalies(df)        # spend far above its own baseline (ap.cost_anomalies)
+
+Everything is vectorised and NA-safe: a missing value counts as nothing (no cost, no
+minutes), a missing label is grouped as :data:`UNKNOWN`, a missing column is all missing, and
+an empty frame gives zero totals and an empty table, never an exception.
+
+One module per concept: ``_outcomes`` (how statuses map onto answered, busy, no answer,
+network failure and in progress), ``_totals`` (:func:`totals`, :func:`by_column`), ``_kpis``
+(and ``_display``: :func:`kpi_table`),
+``_concurrency``, ``_anomalies``, over ``_frame`` (reading columns) and ``_groups`` (grouping
+by columns and time buckets).
+"""
+
+from __future__ import annotations
+
+from ._anomalies import cost_anomalies, cost_baseline
+from ._concurrency import concurrency
+from ._display import kpi_table
+from ._frame import UNKNOWN, group_codes
+from ._kpis import KPI_COLUMNS, kpis
+from ._outcomes import OUTCOMES
+from ._totals import Totals, by_column, totals
+
+__all__ = [
+    "KPI_COLUMNS",
+    "OUTCOMES",
+    "UNKNOWN",
+    "Totals",
+    "by_column",
+    "concurrency",
+    "cost_anomalies",
+    "cost_baseline",
+    "group_codes",
+    "kpi_table",
+    "kpis",
+    "totals",
+]
