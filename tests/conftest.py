@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import pandas as pd
 import pytest
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
@@ -50,6 +51,73 @@ def sandbox() -> Iterator[Any]:
     """The shared seeded sandbox (frozen clock): do not set faults on it, start your own."""
     with ap.sandbox.running(calls=SESSION_CALLS, seed=7, now=DEMO_NOW) as sb:
         yield sb
+
+
+ENGINES = ("pandas", "polars", "duckdb", "spark")
+
+
+@pytest.fixture(scope="session")
+def spark_session() -> Iterator[Any]:
+    """One local Spark session for the run (UTC, one shuffle partition), or a skip."""
+    import shutil
+
+    if shutil.which("java") is None:
+        pytest.skip("PySpark needs Java: apt-get install -y openjdk-17-jre-headless")
+    pytest.importorskip("pyspark")
+    from pyspark.sql import SparkSession
+
+    spark = (
+        SparkSession.builder.master("local[1]")
+        .appName("apifonica-nb-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.shuffle.partitions", "1")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    yield spark
+    spark.stop()
+
+
+@pytest.fixture(params=ENGINES)
+def to_engine(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[Any], Any]:
+    """Hand a call frame to one engine, as the store gives it: a function pandas -> native.
+
+    pandas returns the frame itself; the others get the same calls as plain columns (text
+    for categoricals, UTC timestamps) from a Parquet file, as they would read the store:
+    a Polars LazyFrame, a DuckDB relation, a PySpark DataFrame. The test's id names the engine.
+    """
+    engine = request.param
+    spark = request.getfixturevalue("spark_session") if engine == "spark" else None
+
+    def convert(df: Any) -> Any:
+        if engine == "pandas":
+            return df
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        plain = df.copy()
+        for name in plain.columns:
+            if isinstance(plain[name].dtype, pd.CategoricalDtype):
+                plain[name] = plain[name].astype("str")
+        table = pa.Table.from_pandas(plain, preserve_index=False)
+        path = tmp_path_factory.mktemp("engine") / "calls.parquet"
+        pq.write_table(table, path)
+        if engine == "polars":
+            import polars as pl
+
+            return pl.scan_parquet(path)
+        if engine == "duckdb":
+            import duckdb
+
+            return duckdb.connect().read_parquet(str(path))
+        return spark.read.parquet(str(path))
+
+    convert.engine = engine  # type: ignore[attr-defined]
+    return convert
 
 
 @pytest.fixture

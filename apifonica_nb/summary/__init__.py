@@ -19,7 +19,7 @@ an empty frame gives zero totals and an empty table, never an exception.
 One module per concept: ``_outcomes`` (how statuses map onto answered, busy, no answer,
 network failure and in progress), ``_totals`` (:func:`totals`, :func:`by_column`), ``_kpis``
 (and ``_display``: :func:`kpi_table`),
-``_concurrency``, ``_anomalies``, over ``_frame`` (reading columns) and ``_groups`` (grouping
+``_concurrency``, ``_anomalies``, over ``_frame`` (reading columns), ``_lazy`` (frames of other engines, through narwhals) and ``_groups`` (grouping
 by columns and time buckets).
 """
 
@@ -30,6 +30,7 @@ from ._concurrency import concurrency
 from ._display import kpi_table
 from ._frame import UNKNOWN, group_codes
 from ._kpis import KPI_COLUMNS, kpis
+from ._lazy import collect_aggregates, ensure_columns, lazy_frame
 from ._outcomes import OUTCOMES
 from ._totals import Totals, by_column, totals
 
@@ -39,11 +40,14 @@ __all__ = [
     "UNKNOWN",
     "Totals",
     "by_column",
+    "collect_aggregates",
     "concurrency",
     "cost_anomalies",
     "cost_baseline",
+    "ensure_columns",
     "group_codes",
     "kpi_table",
     "kpis",
+    "lazy_frame",
     "totals",
 ]
