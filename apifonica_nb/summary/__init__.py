@@ -18,9 +18,9 @@ an empty frame gives zero totals and an empty table, never an exception.
 
 One module per concept: ``_outcomes`` (how statuses map onto answered, busy, no answer,
 network failure and in progress), ``_totals`` (:func:`totals`, :func:`by_column`), ``_kpis``
-(and ``_display``: :func:`kpi_table`),
-``_concurrency``, ``_anomalies``, over ``_frame`` (reading columns), ``_lazy`` (frames of other engines, through narwhals) and ``_groups`` (grouping
-by columns and time buckets).
+(and ``_display``: :func:`kpi_table`), ``_concurrency``, ``_anomalies``, over ``_frame``
+(reading columns), ``_lazy`` (frames of other engines, through narwhals) and ``_groups``
+(grouping by columns and time buckets).
 """
 
 from __future__ import annotations
