@@ -231,7 +231,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             APIFONICA_AUTH_TOKEN=sb.auth_token,
             APIFONICA_BASE_URL=sb.url,
         )
-        print(f"Sandbox: {args.calls} seeded calls at {sb.url}", flush=True)
+        extra = len(sb.call_sids) - args.calls  # the fraud night comes on top of the seeded
+        night = f" and a fraud night of {extra:,}" if extra > 0 else ""
+        print(
+            f"Sandbox: {len(sb.call_sids):,} calls ({args.calls:,} seeded{night}) at {sb.url}",
+            flush=True,
+        )
     print(folder.describe(), flush=True)
     token = secrets.token_hex(16)
     if args.voila:
