@@ -178,7 +178,12 @@ def _decoded(table: pa.Table, keep: Iterable[str] = ()) -> pa.Table:
 
 
 def newest_versions(table: pa.Table) -> pa.Table:
-    """One row per call SID: the most recently stored version (rows oldest file first)."""
+    """One row per call SID: the most recently stored version (rows oldest file first).
+
+    The kept row takes the listing rank (``tie_rank``) of the newest version that has one: a
+    call listed twice in one batch (a repeat carries no rank) keeps the rank of its first
+    listing, as a repeat stored in a later batch does (:func:`._rewrite.changed_rows`).
+    """
     sids = table.column("call_sid")
     if pc.count_distinct(sids).as_py() == table.num_rows:
         return table
@@ -190,7 +195,18 @@ def newest_versions(table: pa.Table) -> pa.Table:
     ordered = sids.take(order)
     first = pc.not_equal(ordered.slice(1), ordered.slice(0, n - 1))
     keep = pa.concat_arrays([pa.array([True]), first.combine_chunks()])
-    return table.take(pc.filter(order, keep))
+    kept = table.take(pc.filter(order, keep))
+    ranks = table.column("tie_rank").take(order)
+    if ranks.null_count == 0:
+        return kept
+    valid = np.asarray(ranks.is_valid())
+    values = np.asarray(ranks.fill_null(0), dtype=np.int64)
+    starts = np.flatnonzero(np.asarray(keep))
+    # Per call, the first version (newest first) with a rank; n where none has one.
+    at = np.minimum.reduceat(np.where(valid, np.arange(n), n), starts)
+    has = at < n
+    rank = pa.array(values[np.minimum(at, n - 1)], pa.int64(), mask=~has)
+    return kept.set_column(kept.schema.get_field_index("tie_rank"), "tie_rank", rank)
 
 
 def read_rows(where: dict[Path, pa.Array]) -> pa.Table:
