@@ -245,14 +245,15 @@ def read_rows(where: dict[Path, pa.Array]) -> pa.Table:
     """The rows of each file at the given row numbers (reading only their row groups)."""
     parts = []
     for path, rows in where.items():
-        handle = pq.ParquetFile(path)
+        # Few-valued columns as dictionaries (quicker to decode), decoded after the take.
+        handle = pq.ParquetFile(path, read_dictionary=_FEW_VALUES)
         meta = handle.metadata
         starts = np.cumsum([0] + [meta.row_group(i).num_rows for i in range(meta.num_row_groups)])
         wanted = np.asarray(rows, dtype=np.int64)
         group = np.searchsorted(starts, wanted, side="right") - 1
         groups = np.unique(group).tolist()
-        table = handle.read_row_groups(groups).cast(FILE_SCHEMA)
+        table = handle.read_row_groups(groups)
         offset = np.cumsum([0] + [int(starts[g + 1] - starts[g]) for g in groups])
         local = offset[np.searchsorted(groups, group)] + wanted - starts[group]
-        parts.append(table.take(pa.array(local)))
+        parts.append(_decoded(table.take(pa.array(local))).cast(FILE_SCHEMA))
     return pa.concat_tables(parts) if parts else FILE_SCHEMA.empty_table()
