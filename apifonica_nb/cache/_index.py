@@ -1,9 +1,10 @@
 """Which file holds which call: read from the files' SID sidecars (``.part-….sids``).
 
-A sidecar holds a data file's call SIDs sorted, with their row numbers, in row groups of a few
-thousand: a lookup of a few SIDs reads the sidecars' footers and the one row group per file
-whose SID range can hold each, then the data file's rows by number. Many SIDs read whole
-sidecars. A data file without a sidecar (written by another tool) is read for its SIDs.
+A sidecar holds a data file's call SIDs sorted, with their row numbers, in row groups of 1,024
+whose highest SIDs its footer lists: a lookup of a few SIDs reads the sidecars' footers and the
+one row group per file whose SID range can hold each, then the data file's rows by number.
+Many SIDs read whole sidecars. A data file without a sidecar (one row group, or written by
+another tool) is read for its SIDs.
 """
 
 from __future__ import annotations

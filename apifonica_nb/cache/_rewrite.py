@@ -1,9 +1,10 @@
 """Rewriting Parquet files: replacing changed calls and compacting a month folder.
 
-Files are never edited: the new file is written (atomically) before the old ones are removed,
-so a process killed in between leaves a call in two files, never in none; every read keeps
-the most recently stored version (:func:`._files.newest_versions`) and the next compaction
-of that folder drops the other. Callers hold the store's lock.
+Files are never edited, and a rewrite replaces whole files: the new file is written
+(atomically), naming in its footer the files it replaces, before they are removed. A process
+killed in between leaves a call in two files, never in none; the store's reads keep the most
+recently stored version (:func:`._files.newest_versions`), ``scan()`` skips the files named as
+replaced, and the next compaction of that folder drops them. Callers hold the store's lock.
 """
 
 from __future__ import annotations
