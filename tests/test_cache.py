@@ -280,6 +280,24 @@ def test_a_call_both_stored_and_listed_is_one_row(sandbox: Any) -> None:
     assert df.loc[5, "tag"] == "rebilled"
 
 
+def test_a_call_listed_twice_in_one_batch_keeps_its_listing_rank(sandbox: Any) -> None:
+    """Two calls created in the same instant keep the order the history listed them in, even
+    when one is listed again (a repeat has no rank) in the same batch as its first listing."""
+    records = list(sandbox.client().iter_calls())
+    keep = settled_mask(ap.calls_to_frame(records))
+    settled = [r for r, k in zip(records, keep, strict=True) if k]
+    same = settled[0]["created"]
+    # Listed first is the SID that sorts last, so only its rank puts it first.
+    first, second = sorted(
+        (dict(r, created=same) for r in settled[:2]), key=lambda r: r["call_sid"]
+    )[::-1]
+    with CallStore() as store:
+        store.put_records("acc1", [first, second, first], tie_ranks=[0, 1, None])
+        table = store.history_table("acc1", since_us=None, upto_us=2**62, exclude=[])
+    assert table.column("call_sid").to_pylist() == [first["call_sid"], second["call_sid"]]
+    assert table.column("tie_rank").to_pylist() == [0, 1]
+
+
 def test_the_columnar_segments_follow_every_write(sandbox: Any, everything: pd.DataFrame) -> None:
     """Many small writes, loads in between, an updated call: every load equals the rows."""
     records = [r for r in sandbox.client().iter_calls()]

@@ -20,6 +20,7 @@ import pytest
 import apifonica_nb as ap
 from apifonica_nb.cache import (
     LEGACY_FILE_NAME,
+    REPLACES_KEY,
     CallStore,
     cache_path,
     frame_to_file_table,
@@ -119,6 +120,35 @@ def test_a_changed_call_replaces_its_stored_version_in_the_files(
     everything = pa.concat_tables([pq.read_table(f) for f in files])
     assert everything.num_rows == 30  # the old version is gone from the files too
     assert pc.sum(pc.equal(everything.column("tag"), "rebilled")).as_py() == 1
+
+
+def test_a_rewrite_left_beside_the_file_it_replaces_is_read_once(
+    records: list[dict[str, Any]],
+) -> None:
+    """A changed call's file replaces its old file whole and names it in its footer: with the
+    old file still there (a crash between the write and the removal), scan() and the store
+    both read one row per call, the new version."""
+    with CallStore() as store:
+        store.put_records("acc1", records[:30])
+        sid = records[4]["call_sid"]
+        (old,) = [
+            f
+            for f in store.path.rglob("part-*.parquet")
+            if sid in pq.read_table(f, columns=["call_sid"]).column(0).to_pylist()
+        ]
+        kept = old.read_bytes()
+        changed = [dict(records[4], tag="rebilled"), records[40]]  # one changed, one new
+        store.put_records("acc1", changed)
+        files = list(store.path.rglob("part-*.parquet"))
+        named = [pq.read_metadata(f).metadata.get(REPLACES_KEY.encode()) for f in files]
+        assert old.name.encode() in named  # the replacement names the file it replaces
+        old.write_bytes(kept)  # as if the process died before removing it
+        with_both = store.get_frame("acc1")
+    rel = ap.cache.scan("acc1")
+    assert rel.aggregate("count(*)").fetchall() == [(31,)]
+    assert rel.filter("tag = 'rebilled'").aggregate("count(*)").fetchall() == [(1,)]
+    assert len(with_both) == 31
+    assert with_both.loc[with_both["call_sid"] == sid, "tag"].tolist() == ["rebilled"]
 
 
 def test_many_small_writes_are_merged_into_few_files(records: list[dict[str, Any]]) -> None:

@@ -57,10 +57,12 @@ def test_scan_is_a_duckdb_relation_with_the_frames_columns_and_numbers(
 def test_scan_counts_a_call_once_while_a_merge_leaves_it_in_two_files(
     sandbox: Any, stored: pd.DataFrame
 ) -> None:
-    """A merge writes its file before removing the old ones (a crash may leave both): scan()
-    keeps the most recently stored version of each call."""
+    """A merge writes its file before removing the ones it replaces (a crash may leave both);
+    its file names them in its footer, so scan() reads each call once, the new version."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
+
+    from apifonica_nb.cache import REPLACES_KEY
 
     first = sorted(cache_path().rglob("part-*.parquet"))[0]
     old = pq.read_table(first)
@@ -71,12 +73,18 @@ def test_scan_counts_a_call_once_while_a_merge_leaves_it_in_two_files(
         "stored_at",
         pc.add(old.column("stored_at").cast("int64"), 1).cast(old.schema.field("stored_at").type),
     )
-    pq.write_table(newer, first.with_name("part-9999999999999999-copy.parquet"))
+    copy = first.with_name("part-9999999999999999-copy.parquet")
+    pq.write_table(newer.replace_schema_metadata({REPLACES_KEY: first.name}), copy)
     rel = ap.cache.scan(sandbox.account_sid)
     assert rel.aggregate("count(*)").fetchall()[0] == (len(stored),)
     tags = rel.filter("tag = 'rebilled'").aggregate("count(*)").fetchall()[0]
     assert tags == (old.num_rows,)
     assert ap.cache.scan().aggregate("count(*)").fetchall()[0] == (len(stored) + 10,)
+    with CallStore() as store:  # the store's own reads agree: the newest version
+        frame = store.get_frame(sandbox.account_sid)
+    assert len(frame) == len(stored)
+    assert int((frame["tag"] == "rebilled").sum()) == old.num_rows
+    copy.unlink()
 
 
 def pa_strings(values: list[str]) -> Any:

@@ -118,14 +118,20 @@ class StoreBase:
         folders.sort(key=lambda f: f.name.endswith(f"={NO_MONTH}"))  # no month last
 
         def read() -> pa.Table:
-            parts = []
+            parts, run = [], []  # run: files of consecutive one-file folders, read at once
             for folder in folders:
                 files = part_files([folder])
                 if len(files) == 1:
-                    parts.append(read_parts(files, dictionaries=dictionaries))
-                elif files:
+                    run.extend(files)
+                    continue
+                if run:
+                    parts.append(read_parts(run, dictionaries=dictionaries))
+                    run = []
+                if files:
                     merged = newest_versions(read_parts(files, dictionaries=dictionaries))
                     parts.append(merged.take(pc.sort_indices(merged, sort_keys=NEWEST_FIRST)))
+            if run:
+                parts.append(read_parts(run, dictionaries=dictionaries))
             if not parts:
                 return FILE_SCHEMA.empty_table()
             return (

@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..errors import InvalidRequestError
 from ..frame import CALL_DTYPES, FINAL_STATUSES, PRICE_UNITS, build_frame, calls_to_frame
 from ._layout import _ARROW_TYPE, _CATEGORIES, _KINDS, _NAT
 
@@ -36,7 +37,7 @@ def parse_records(records: list[dict[str, Any]]) -> pd.DataFrame:
 
 def _check_unit(price_unit: str) -> None:
     if price_unit not in PRICE_UNITS:
-        raise ValueError(
+        raise InvalidRequestError(
             f"unknown price_unit {price_unit!r}: use one of {', '.join(map(repr, PRICE_UNITS))}"
         )
 

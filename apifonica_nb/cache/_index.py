@@ -1,9 +1,10 @@
 """Which file holds which call: read from the files' SID sidecars (``.part-….sids``).
 
-A sidecar holds a data file's call SIDs sorted, with their row numbers, in row groups of a few
-thousand: a lookup of a few SIDs reads the sidecars' footers and the one row group per file
-whose SID range can hold each, then the data file's rows by number. Many SIDs read whole
-sidecars. A data file without a sidecar (written by another tool) is read for its SIDs.
+A sidecar holds a data file's call SIDs sorted, with their row numbers, in row groups of 1,024
+whose highest SIDs its footer lists: a lookup of a few SIDs reads the sidecars' footers and the
+one row group per file whose SID range can hold each, then the data file's rows by number.
+Many SIDs read whole sidecars. A data file without a sidecar (one row group, or written by
+another tool) is read for its SIDs.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ._files import part_files, partition_folders, sids_path
+from ._files import HIGHS_KEY, part_files, partition_folders, sids_path
 
 _FEW = 64  # up to this many SIDs, read only the sidecar row groups that can hold them
 
@@ -31,17 +32,31 @@ def _sidecar(path: Path, sids: pa.Array) -> pa.Table:
     meta = handle.metadata
     if len(sids) > _FEW or meta.num_row_groups < 2:
         return handle.read()
-    highs = []
-    for i in range(meta.num_row_groups):
-        stats = meta.row_group(i).column(0).statistics
-        highs.append(stats.max if stats is not None and stats.has_min_max else None)
-    if None in highs:
+    highs = _highs(meta)
+    if highs is None:
         return handle.read()
     groups = sorted({bisect.bisect_left(highs, s) for s in sids.to_pylist()})
     groups = [g for g in groups if g < meta.num_row_groups]
     if not groups:
         return pa.table({"call_sid": pa.array([], pa.string()), "row": pa.array([], pa.int32())})
     return handle.read_row_groups(groups)
+
+
+def _highs(meta: pq.FileMetaData) -> list[str] | None:
+    """The highest SID of each row group of a sidecar (None if a statistic is missing)."""
+    listed = (meta.metadata or {}).get(HIGHS_KEY.encode())
+    if listed is not None:
+        highs = listed.decode().split("\n")
+        if len(highs) == meta.num_row_groups:
+            return highs
+    # A sidecar written before the list was kept: the row groups' statistics.
+    out = []
+    for i in range(meta.num_row_groups):
+        stats = meta.row_group(i).column(0).statistics
+        if stats is None or not stats.has_min_max:
+            return None
+        out.append(stats.max)
+    return out
 
 
 class SidIndex:

@@ -1,20 +1,22 @@
 """Rewriting Parquet files: replacing changed calls and compacting a month folder.
 
-Files are never edited: the new file is written (atomically) before the old ones are removed,
-so a process killed in between leaves a call in two files, never in none; every read keeps
-the most recently stored version (:func:`._files.newest_versions`) and the next compaction
-of that folder drops the other. Callers hold the store's lock.
+Files are never edited, and a rewrite replaces whole files: the new file is written
+(atomically), naming in its footer the files it replaces, before they are removed. A process
+killed in between leaves a call in two files, never in none; the store's reads keep the most
+recently stored version (:func:`._files.newest_versions`), ``scan()`` skips the files named as
+replaced, and the next compaction of that folder drops them. Callers hold the store's lock.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ._files import newest_versions, part_files, read_parts, remove_part, write_part
+from ._files import months, newest_versions, part_files, read_parts, remove_part, write_part
 from ._layout import FILE_SCHEMA
 
 _CHEAP_ROWS = 200_000  # a folder this small is always merged into one file
@@ -49,15 +51,43 @@ def changed_rows(table: pa.Table, stored: pa.Table) -> tuple[pa.Table, pa.Array]
     return table.filter(write), replaced.combine_chunks()
 
 
-def remove_rows(where: dict[Path, pa.Array], sids: pa.Array) -> None:
-    """Rewrite the files of ``where`` without the rows of ``sids`` (written anew elsewhere)."""
+def rewrite_files(
+    where: dict[Path, pa.Array],
+    table: pa.Table,
+    sids: pa.Array,
+    write_rest: Callable[[pa.Table], object],
+) -> None:
+    """Store ``table``, the new versions of stored calls ``sids`` (held by the files of
+    ``where``) and new calls: each file is replaced by one without its old versions, holding
+    instead the new versions of the calls it held when they belong to its folder. The other
+    rows (new calls, a call whose month changed) go to ``write_rest`` first, so no call is
+    ever in no file. Each new file lists the one it replaces (``write_part(replaces=)``): a
+    reader seeing both, before the removal or after a crash there, reads one version."""
+    placed = pa.array([], pa.string())
+    plans = []
     for path in where:
-        table = pq.read_table(path, schema=FILE_SCHEMA)
-        keep = pc.invert(pc.is_in(table.column("call_sid"), value_set=sids)).combine_chunks()
-        if keep.true_count == table.num_rows:
+        old = pq.read_table(path, schema=FILE_SCHEMA)
+        mask = pc.is_in(old.column("call_sid"), value_set=sids)
+        if not pc.any(mask).as_py():
             continue
-        if keep.true_count:
-            write_part(path.parent, table.filter(keep))
+        held = pc.filter(old.column("call_sid"), mask)
+        # The new versions of the calls this file held (each call placed in one file only).
+        mine = pc.and_(
+            pc.and_(
+                pc.is_in(table.column("call_sid"), value_set=held),
+                pc.invert(pc.is_in(table.column("call_sid"), value_set=placed)),
+            ),
+            pc.equal(months(table), path.parent.name.split("=", 1)[1]),
+        )
+        new = table.filter(mine)
+        placed = pa.concat_arrays([placed, new.column("call_sid").combine_chunks()])
+        plans.append((path, pa.concat_tables([old.filter(pc.invert(mask)), new])))
+    rest = table.filter(pc.invert(pc.is_in(table.column("call_sid"), value_set=placed)))
+    if rest.num_rows:
+        write_rest(rest)
+    for path, replacement in plans:
+        if replacement.num_rows:
+            write_part(path.parent, replacement, replaces=[path])
         remove_part(path)
 
 
@@ -78,6 +108,6 @@ def compact_folder(folder: Path) -> None:
         merged = newest_versions(read_parts(files))
     except FileNotFoundError:
         return  # another process compacted it meanwhile
-    write_part(folder, merged)
+    write_part(folder, merged, replaces=files)
     for path in files:
         remove_part(path)

@@ -29,7 +29,7 @@ from ._files import (
 )
 from ._frames import _check_unit, extras_json, frame_from_table, parse_records, settled_mask
 from ._layout import FILE_SCHEMA, file_to_segment, frame_to_file_table
-from ._rewrite import changed_rows, compact_folder, remove_rows
+from ._rewrite import changed_rows, compact_folder, rewrite_files
 
 _DIRECT_LOOKUP = 5000  # up to this many SIDs, read only the files holding them
 _MAX_FILES = 8  # a month folder with more files than this is compacted
@@ -106,9 +106,16 @@ class CallStore(StoreBase):
             replaced = pa.array([], pa.string())
         if not table.num_rows:
             return
-        folders = self._write_partitions(account_sid, table)
+        folders: list[Path] = []
         if len(replaced):
-            remove_rows(where, replaced)  # the new versions are written: drop the old
+            rewrite_files(
+                where,
+                table,
+                replaced,
+                lambda rest: folders.extend(self._write_partitions(account_sid, rest)),
+            )
+        else:
+            folders = self._write_partitions(account_sid, table)
         for folder in folders:
             if len(part_files([folder])) > _MAX_FILES:
                 compact_folder(folder)
