@@ -84,3 +84,18 @@ def test_status_counts(to_engine: Engine, calls: pd.DataFrame, kwargs: dict[str,
     assert_same_figure(
         charts.status_counts(to_engine(calls), **kwargs), charts.status_counts(calls, **kwargs)
     )
+
+
+def test_cost_over_time(to_engine: Engine, calls: pd.DataFrame) -> None:
+    lazy = to_engine(calls)
+    for kwargs in ({}, {"freq": "h", "tz": "Europe/Riga"}):
+        assert_same_figure(charts.cost_over_time(lazy, **kwargs), charts.cost_over_time(calls, **kwargs))
+
+
+def test_cost_by_channel_and_destination(to_engine: Engine, calls: pd.DataFrame) -> None:
+    lazy = to_engine(calls)
+    assert_same_figure(charts.cost_by_channel(lazy), charts.cost_by_channel(calls))
+    for top in (3, 10):
+        assert_same_figure(
+            charts.cost_by_destination(lazy, top=top), charts.cost_by_destination(calls, top=top)
+        )
