@@ -99,3 +99,15 @@ def test_cost_by_channel_and_destination(to_engine: Engine, calls: pd.DataFrame)
         assert_same_figure(
             charts.cost_by_destination(lazy, top=top), charts.cost_by_destination(calls, top=top)
         )
+
+
+def test_duration_histogram(to_engine: Engine, calls: pd.DataFrame) -> None:
+    lazy = to_engine(calls)
+    for kwargs in (
+        {},
+        {"by": "channel", "log": True, "column": "duration"},
+        {"column": "setup_seconds"},
+    ):
+        assert_same_figure(
+            charts.duration_histogram(lazy, **kwargs), charts.duration_histogram(calls, **kwargs)
+        )

@@ -11,6 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ..errors import InvalidRequestError
 from ..summary import UNKNOWN, ensure_columns, group_codes, lazy_frame
 from ._buckets import Focus, bucketed, choose_freq, freq_word, period_layout
 from ._colors import DIRECTION_PATTERNS, channel_color
@@ -278,7 +279,7 @@ def cost_by_destination(df: Any, *, top: int = 10) -> go.Figure:
     >>> cost_by_destination(df, top=5)  # doctest: +SKIP
     """
     if top < 1:
-        raise ValueError(f"top must be at least 1, not {top}")
+        raise InvalidRequestError(f"top must be at least 1, not {top}")
     lf = lazy_frame(df)
     if lf is not None:
         return _lazy_cost_by_destination(lf, top=top)
