@@ -111,3 +111,23 @@ def test_duration_histogram(to_engine: Engine, calls: pd.DataFrame) -> None:
         assert_same_figure(
             charts.duration_histogram(lazy, **kwargs), charts.duration_histogram(calls, **kwargs)
         )
+
+
+def test_status_timeline_few_calls_draws_the_collected_rows(
+    to_engine: Engine, calls: pd.DataFrame
+) -> None:
+    day = calls.loc[calls["created"] >= calls["created"].max() - pd.Timedelta(hours=3)]
+    lazy = to_engine(day)
+    for kwargs in ({}, {"tz": "Asia/Kolkata"}):
+        fig = charts.status_timeline(lazy, **kwargs)
+        assert_same_figure(fig, charts.status_timeline(day, **kwargs))
+    # A month of minute-long calls: too thin for bars, so calls in progress per bucket.
+    assert_same_figure(charts.status_timeline(to_engine(calls)), charts.status_timeline(calls))
+
+
+def test_status_timeline_many_calls_aggregates_in_the_engine(
+    to_engine: Engine, calls: pd.DataFrame
+) -> None:
+    fig = charts.status_timeline(to_engine(calls), max_calls=100, tz="Europe/Berlin")
+    assert_same_figure(fig, charts.status_timeline(calls, max_calls=100, tz="Europe/Berlin"))
+    assert fig.layout.meta["aggregated"] is True

@@ -212,3 +212,27 @@ def grouped(lf: nw.LazyFrame[Any], keys: dict[str, nw.Expr], *aggs: nw.Expr) -> 
 def codes(labels: list[str], values: pd.Series) -> np.ndarray:
     """Return each value's index in ``labels``."""
     return pd.Categorical(values.astype("str"), categories=labels).codes.astype(np.int64)
+
+
+def collect_rows(lf: nw.LazyFrame[Any], cap: int) -> pd.DataFrame:
+    """Collect at most ``cap`` rows as a call frame typed like :data:`CALL_DTYPES`.
+
+    For the charts that draw individual calls (a timeline of a few calls, a call's legs):
+    the engine's plain columns become categoricals again (documented categories first, so
+    groups keep their order), timestamps UTC, numbers nullable.
+    """
+    rows = collect_aggregates(lf.head(cap))
+    for name in rows.columns:
+        dtype = CALL_DTYPES.get(name)
+        if dtype is None:
+            continue
+        values = rows[name]
+        if isinstance(dtype, pd.CategoricalDtype):
+            text = values.astype("str").where(values.notna())
+            labels = [c for c in label_order(name, text.dropna()) if c in set(text.dropna())]
+            rows[name] = pd.Categorical(text, categories=labels)
+        elif isinstance(dtype, pd.DatetimeTZDtype):
+            rows[name] = pd.to_datetime(values, utc=True).astype(dtype)
+        else:
+            rows[name] = values.astype(dtype)
+    return rows
