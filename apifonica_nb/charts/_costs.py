@@ -34,6 +34,9 @@ _BY_CHANNEL = "Cost by channel and direction"
 def cost_by_channel(df: Any) -> go.Figure:
     """Total ``cost_eur`` per channel, stacked by direction (hatched: outbound), totals labelled.
 
+    ``df`` may be a lazy frame (``ap.cache.scan()``, Polars, Spark, ...): the engine sums
+    per direction and channel.
+
     >>> cost_by_channel(df)  # doctest: +SKIP
     """
     lf = lazy_frame(df)
@@ -159,6 +162,9 @@ def cost_over_time(df: Any, *, freq: str | None = None, tz: str | None = None) -
     Without ``freq`` the bucket follows the span shown (hours for a day, days for a month,
     weeks for a year), as :func:`status_counts` does.
 
+    ``df`` may be a lazy frame (``ap.cache.scan()``, Polars, Spark, ...): the engine sums
+    per channel and bucket.
+
     >>> cost_over_time(df, freq="W")  # doctest: +SKIP
     """
     lf = lazy_frame(df)
@@ -275,6 +281,9 @@ def cost_by_destination(df: Any, *, top: int = 10) -> go.Figure:
 
     Minutes are billed minutes (``duration`` / 60). Calls without a country are shown as
     "unknown"; bars are stacked by channel.
+
+    ``df`` may be a lazy frame (``ap.cache.scan()``, Polars, Spark, ...): the engine sums
+    per country and channel.
 
     >>> cost_by_destination(df, top=5)  # doctest: +SKIP
     """

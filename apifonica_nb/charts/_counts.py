@@ -36,6 +36,9 @@ def status_counts(df: Any, *, freq: str | None = None, tz: str | None = None) ->
     follows the span shown (hours for a day, days for a month, weeks for a year). A given one
     that would give more than a readable number of bars is coarsened, and the title says so.
 
+    ``df`` may be a lazy frame (``ap.cache.scan()``, Polars, Spark, ...): the engine counts
+    per status and bucket, and only those counts come back.
+
     >>> status_counts(df, freq="D", tz="Europe/Riga")  # doctest: +SKIP
     """
     lf = lazy_frame(df)

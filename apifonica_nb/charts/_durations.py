@@ -50,6 +50,9 @@ def duration_histogram(
     counted in the first bin). ``by`` is ``"status"`` or ``"channel"``; ``column`` is
     ``"talk_seconds"``, ``"duration"`` (billed seconds) or ``"setup_seconds"``.
 
+    ``df`` may be a lazy frame (``ap.cache.scan()``, Polars, Spark, ...): the engine finds
+    the range and counts per group and bin against the same edges.
+
     >>> duration_histogram(df, by="channel", log=True, column="duration")  # doctest: +SKIP
     """
     if by not in ("status", "channel"):

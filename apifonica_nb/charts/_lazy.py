@@ -16,7 +16,7 @@ zones it may not have.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import narwhals as nw
 import numpy as np
@@ -102,7 +102,7 @@ def wall_us(utc: nw.Expr, tz: str | None, lo: int, hi: int) -> nw.Expr:
 def collect_row(lf: nw.LazyFrame[Any], *exprs: nw.Expr) -> dict[str, Any]:
     """Run one aggregate query and return its single row as plain Python values."""
     row = collect_aggregates(lf.select(*exprs)).iloc[0]
-    return {k: (None if pd.isna(v) else v) for k, v in row.items()}
+    return {str(k): (None if pd.isna(v) else v) for k, v in row.items()}
 
 
 class LazyTimes:
@@ -234,5 +234,15 @@ def collect_rows(lf: nw.LazyFrame[Any], cap: int) -> pd.DataFrame:
         elif isinstance(dtype, pd.DatetimeTZDtype):
             rows[name] = pd.to_datetime(values, utc=True).astype(dtype)
         else:
-            rows[name] = values.astype(dtype)
+            rows[name] = values.astype(cast(Any, dtype))
     return rows
+
+
+def lazy_focus(lf: nw.LazyFrame[Any], name: str, tz: str | None) -> tuple[LazyTimes, Focus | None]:
+    """Return the times of column ``name`` and :func:`find_focus` of them, outside counted."""
+    calls = timed(lf, name)
+    times = LazyTimes(calls, tz)
+    if times.focus is None:
+        return times, None
+    outside = collect_row(calls, times.outside_expr().cast(nw.Int64).sum().alias("n"))
+    return times, times.with_outside(int(outside["n"] or 0))

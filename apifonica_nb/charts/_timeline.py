@@ -9,7 +9,7 @@ a month would be bars thinner than a pixel, so then it counts calls in progress 
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import Any, cast
 
 import narwhals as nw
 import numpy as np
@@ -54,6 +54,11 @@ def status_timeline(df: Any, *, tz: str | None = None, max_calls: int = 2000) ->
     when a typical call would be a bar under two pixels long over the period shown, the chart
     counts calls in progress per time bucket instead, stacked by status (said in the title).
 
+    ``df`` may be a lazy frame (``ap.cache.scan()``, Polars, Spark, ...): up to ``max_calls``
+    rows (never more than 10,000) are collected and drawn as above; beyond that the engine
+    counts and :func:`apifonica_nb.concurrency` (in the engine too) gives the aggregated view.
+    Ties in ``created`` keep the engine's row order.
+
     >>> status_timeline(df, tz="Europe/Berlin")  # doctest: +SKIP
     """
     title = "Call status timeline"
@@ -95,7 +100,7 @@ def _lazy_timeline(lf: nw.LazyFrame[Any], *, tz: str | None, max_calls: int) -> 
     limit = f"max_calls={max_calls:,}" if cap == max_calls else f"{LAZY_ROWS:,} (lazy frames)"
     why = f"{stats.calls:,} calls exceed {limit}: one row per call would be unreadable"
     width = _nice_bucket_seconds(max(stats.span.total_seconds(), 1.0))
-    counts = concurrency(dated, freq=f"{width}s", by="status", tz=tz, phase="call")
+    counts = concurrency(cast(Any, dated), freq=f"{width}s", by="status", tz=tz, phase="call")
     return _draw_aggregated(counts, stats.labels, width=width, why=why, focus=stats.focus, tz=tz)
 
 
