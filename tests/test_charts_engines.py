@@ -16,6 +16,7 @@ import pytest
 
 import apifonica_nb as ap
 from apifonica_nb import charts
+from apifonica_nb.errors import InvalidRequestError
 
 
 def _plain(value: Any) -> Any:
@@ -72,8 +73,52 @@ def assert_same_figure(lazy: Any, eager: Any) -> None:
 
 
 @pytest.fixture(scope="module")
-def calls(sandbox: Any) -> pd.DataFrame:
-    return ap.calls_to_frame(list(sandbox.client().iter_calls()))
+def records(sandbox: Any) -> list[dict[str, Any]]:
+    return list(sandbox.client().iter_calls())
+
+
+@pytest.fixture(scope="module")
+def calls(records: list[dict[str, Any]]) -> pd.DataFrame:
+    return ap.calls_to_frame(records)
+
+
+def _odd_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Sixty calls with gaps: no status, channel, country, price or times; an undocumented
+    status; and one call from years before the rest (the vendor's example call)."""
+    odd = [dict(r) for r in records[:60]]
+    for i, record in enumerate(odd):
+        if i % 7 == 0:
+            record["status"] = None
+        if i % 5 == 0:
+            record["channel"] = None
+        if i % 4 == 0:
+            record["price"] = None
+        if i % 6 == 0:
+            record["to"] = record["from"] = None
+        if i % 9 == 0:
+            record["ended"] = record["started"] = None
+        if i % 11 == 0:
+            record["duration"] = None
+    odd[3]["status"] = odd[8]["status"] = "transferred"
+    odd[13]["created"] = None
+    odd[20]["created"] = "Mon, 03 Apr 2017 09:00:00 +0000"
+    return odd
+
+
+EDGES = ("odd", "missing_columns", "empty", "one_call")
+
+
+@pytest.fixture(scope="module", params=EDGES)
+def edge(request: pytest.FixtureRequest, records: list[dict[str, Any]]) -> pd.DataFrame:
+    """Hand-made frames the builders must survive alike on every engine."""
+    frame = ap.calls_to_frame(_odd_records(records) if request.param == "odd" else records)
+    if request.param == "missing_columns":
+        return frame.drop(columns=["channel", "cost_eur", "started", "status", "talk_seconds"])
+    if request.param == "empty":
+        return frame.iloc[:0]
+    if request.param == "one_call":
+        return frame.iloc[:1]
+    return frame
 
 
 Engine = Callable[[Any], Any]
@@ -89,7 +134,9 @@ def test_status_counts(to_engine: Engine, calls: pd.DataFrame, kwargs: dict[str,
 def test_cost_over_time(to_engine: Engine, calls: pd.DataFrame) -> None:
     lazy = to_engine(calls)
     for kwargs in ({}, {"freq": "h", "tz": "Europe/Riga"}):
-        assert_same_figure(charts.cost_over_time(lazy, **kwargs), charts.cost_over_time(calls, **kwargs))
+        assert_same_figure(
+            charts.cost_over_time(lazy, **kwargs), charts.cost_over_time(calls, **kwargs)
+        )
 
 
 def test_cost_by_channel_and_destination(to_engine: Engine, calls: pd.DataFrame) -> None:
@@ -131,3 +178,40 @@ def test_status_timeline_many_calls_aggregates_in_the_engine(
     fig = charts.status_timeline(to_engine(calls), max_calls=100, tz="Europe/Berlin")
     assert_same_figure(fig, charts.status_timeline(calls, max_calls=100, tz="Europe/Berlin"))
     assert fig.layout.meta["aggregated"] is True
+
+
+_EDGE_BUILDERS: list[tuple[str, dict[str, Any]]] = [
+    ("status_counts", {}),
+    ("status_counts", {"tz": "Europe/Berlin", "freq": "M"}),
+    ("cost_over_time", {"tz": "Australia/Sydney"}),
+    ("cost_by_channel", {}),
+    ("cost_by_destination", {"top": 4}),
+    ("duration_histogram", {}),
+    ("duration_histogram", {"by": "channel", "log": True, "column": "duration"}),
+    ("status_timeline", {"tz": "Europe/Berlin"}),
+    ("call_legs", {}),
+]
+
+
+def test_edge_frames_draw_alike(to_engine: Engine, edge: pd.DataFrame) -> None:
+    lazy = to_engine(edge)
+    for name, kwargs in _EDGE_BUILDERS:
+        builder = getattr(charts, name)
+        if name == "call_legs" and len(edge) > 5:
+            continue
+        try:
+            assert_same_figure(builder(lazy, **kwargs), builder(edge, **kwargs))
+        except AssertionError as e:
+            raise AssertionError(f"{name}({kwargs}): {e}") from e
+
+
+_BUILDERS = sorted(
+    n for n in charts.__all__ if n.islower() and n not in ("channel_color", "status_color")
+)
+
+
+@pytest.mark.parametrize("name", _BUILDERS)
+def test_a_non_frame_is_refused(name: str) -> None:
+    builder = getattr(charts, name)
+    with pytest.raises(InvalidRequestError, match="expected"):
+        builder([{"call_sid": "x"}])
