@@ -27,6 +27,7 @@ from ..summary import UNKNOWN, collect_aggregates, ensure_columns
 from ._buckets import Focus, bucket_starts, focus_window
 
 _US_PER_S = 1_000_000
+_HOUR_US = 3_600 * _US_PER_S
 _DAY_US = 86_400 * _US_PER_S
 
 
@@ -74,6 +75,23 @@ def _offsets(tz: str, micros: np.ndarray) -> np.ndarray:
     return np.asarray(wall.asi8 - utc.tz_localize(None).asi8)  # microseconds
 
 
+def _window(counts: np.ndarray, lo: np.ndarray, hi: np.ndarray, rank: int) -> tuple[int, int, int]:
+    """Return a wall range [start, end] that holds the ``rank``-th value (from 0) whole, and
+    how many values lie below it, from per-hour counts and wall ranges (which overlap only
+    where clocks go back)."""
+    order = np.argsort(hi, kind="stable")
+    cum = np.cumsum(counts[order])
+    j = order[int(np.searchsorted(cum, rank + 1))]
+    start, end = int(lo[j]), int(hi[j])
+    while True:  # take in every hour that overlaps the range, so none is split
+        touching = (lo <= end) & (hi >= start)
+        wider = int(lo[touching].min()), int(hi[touching].max())
+        if wider == (start, end):
+            break
+        start, end = wider
+    return start, end, int(counts[hi < start].sum())
+
+
 def _transitions(tz: str, lo: int, hi: int) -> tuple[int, list[tuple[int, int]]]:
     """Return the offset of ``tz`` at ``lo`` and each (instant, change) up to ``hi`` (us)."""
     days = np.arange(lo - _DAY_US, hi + 2 * _DAY_US, _DAY_US, dtype=np.int64)
@@ -106,41 +124,38 @@ def collect_row(lf: nw.LazyFrame[Any], *exprs: nw.Expr) -> dict[str, Any]:
 
 
 class LazyTimes:
-    """Exact order statistics, span and focus window of a time column, in the engine.
+    """Count, span and focus window of a time column, in the engine, in two queries.
 
     ``lf`` holds a column ``_us`` (UTC microseconds, no nulls). :attr:`wall` is the
     wall-clock expression in ``tz``; :attr:`focus` what :func:`find_focus` finds on it.
+    The 1% and 99% order statistics are exact without a sort of every call: an hourly
+    histogram (count, first, last per hour) locates them, then the distinct values of the
+    hour or two that hold them are counted.
     """
 
     def __init__(self, lf: nw.LazyFrame[Any], tz: str | None) -> None:
         utc = nw.col("_us")
-        quantiles = [utc.quantile(q, interpolation="linear").alias(f"q{q}") for q in (0.01, 0.99)]
-        first = collect_row(
-            lf,
-            utc.count().alias("n"),
-            utc.min().alias("lo"),
-            utc.max().alias("hi"),
-            *(quantiles if tz is None else []),
+        hours = collect_aggregates(
+            lf.with_columns(_hour=utc // _HOUR_US)
+            .group_by("_hour")
+            .agg(nw.len().alias("n"), utc.min().alias("lo"), utc.max().alias("hi"))
         )
-        self.n = int(first["n"] or 0)
+        self.n = int(hours["n"].sum()) if len(hours) else 0
         self.focus: Focus | None = None
         if self.n == 0:
             return
-        lo, hi = int(first["lo"]), int(first["hi"])
-        self.wall = wall_us(utc, tz, lo, hi)
-        if tz is None:
-            stats = first
+        counts = hours["n"].to_numpy(dtype=np.int64)
+        lo, hi = (hours[c].to_numpy(dtype=np.int64) for c in ("lo", "hi"))
+        self.wall = wall_us(utc, tz, int(lo.min()), int(hi.max()))
+        if tz is not None:  # each hour's wall range, widened by any offset change inside it
+            off_lo, off_hi = _offsets(tz, lo), _offsets(tz, hi)
+            first, last = lo + off_lo, hi + off_hi
+            lo, hi = lo + np.minimum(off_lo, off_hi), hi + np.maximum(off_lo, off_hi)
         else:
-            wall = self.wall
-            stats = collect_row(
-                lf,
-                wall.min().alias("lo"),
-                wall.max().alias("hi"),
-                *(wall.quantile(q, interpolation="linear").alias(f"q{q}") for q in (0.01, 0.99)),
-            )
-        self.lo, self.hi = int(stats["lo"]), int(stats["hi"])
+            first, last = lo, hi
+        self.lo, self.hi = int(first.min()), int(last.max())
         if self.n >= 3:
-            self.focus = self._focus(lf, float(stats["q0.01"]), float(stats["q0.99"]))
+            self.focus = self._focus(lf, counts, lo, hi)
 
     @property
     def span(self) -> pd.Timedelta:
@@ -149,18 +164,33 @@ class LazyTimes:
             return self.focus.end - self.focus.start
         return pd.Timedelta(self.hi - self.lo, "us")
 
-    def _focus(self, lf: nw.LazyFrame[Any], low: float, high: float) -> Focus | None:
-        # A linear quantile lies between the two order statistics around it, strictly above
-        # the lower one: the nearest value at or beyond it is the one numpy's index picks.
+    def _focus(
+        self, lf: nw.LazyFrame[Any], counts: np.ndarray, lo: np.ndarray, hi: np.ndarray
+    ) -> Focus | None:
+        # The ranks find_focus picks (numpy's sorted index, rounded inwards).
+        ranks = (int(np.ceil(0.01 * (self.n - 1))), int(np.floor(0.99 * (self.n - 1))))
+        windows = [_window(counts, lo, hi, rank) for rank in ranks]
         wall = self.wall
-        snapped = collect_row(
-            lf,
-            nw.when(wall >= low).then(wall).min().alias("low"),
-            nw.when(wall <= high).then(wall).max().alias("high"),
+        inside = nw.lit(False)
+        for start, end, _below in windows:
+            inside = inside | ((wall >= start) & (wall <= end))
+        exact = collect_aggregates(
+            lf.with_columns(_wall=wall)
+            .filter(inside)
+            .group_by("_wall")
+            .agg(nw.len().alias("n"))
+            .sort("_wall")
         )
+        values = exact["_wall"].to_numpy(dtype=np.int64)
+        repeats = exact["n"].to_numpy(dtype=np.int64)
+        picked = []
+        for (start, end, below), rank in zip(windows, ranks, strict=True):
+            mine = (values >= start) & (values <= end)
+            at = int(np.searchsorted(np.cumsum(repeats[mine]), rank - below + 1))
+            picked.append(int(values[mine][at]))
         window = focus_window(
-            pd.Timestamp(int(snapped["low"]), unit="us"),
-            pd.Timestamp(int(snapped["high"]), unit="us"),
+            pd.Timestamp(picked[0], unit="us"),
+            pd.Timestamp(picked[1], unit="us"),
             pd.Timedelta(self.hi - self.lo, "us"),
         )
         if window is None:
