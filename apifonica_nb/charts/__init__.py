@@ -21,7 +21,7 @@ Times are UTC; ``tz=`` converts them to that zone's wall clock for display only.
 >>> fig = cost_by_channel(df)  # doctest: +SKIP
 >>> fig  # the notebook displays it  # doctest: +SKIP
 
-One module per chart (``_counts``, ``_durations``, ``_costs``, ``_timeline``,
+One module per chart (``_counts``, ``_durations``, ``_costs``, ``_destinations``, ``_timeline``,
 ``_concurrency``, ``_anomalies``, ``_legs``) over the shared
 parts: ``_lazy`` (reductions in an engine: epoch microseconds, tz offsets, the focus
 window; ``_timeline_lazy`` for the timeline), ``_colors`` (the colour maps), ``_data``
@@ -44,8 +44,9 @@ from ._colors import (
     status_color,
 )
 from ._concurrency import concurrency
-from ._costs import cost_by_channel, cost_by_destination, cost_over_time
+from ._costs import cost_by_channel, cost_over_time
 from ._counts import status_counts
+from ._destinations import cost_by_destination
 from ._durations import duration_histogram
 from ._legs import call_legs
 from ._timeline import status_timeline
