@@ -236,3 +236,15 @@ def test_concurrency_and_cost_anomalies(to_engine: Engine, calls: pd.DataFrame) 
         assert_same_figure(
             charts.cost_anomalies(lazy, **kwargs), charts.cost_anomalies(calls, **kwargs)
         )
+
+
+def test_charts_over_the_store_scan(sandbox: Any) -> None:
+    """ap.cache.scan() (the store's DuckDB relation) draws what its calls draw in pandas."""
+    df = ap.fetch_history(client=sandbox.client(), progress=False)
+    scan = ap.cache.scan()
+    stored = {sid for (sid,) in scan.project("call_sid").fetchall()}
+    assert 0 < len(stored) <= len(df)
+    same = df.loc[df["call_sid"].isin(stored)]
+    for name in ("status_counts", "cost_over_time", "duration_histogram", "cost_by_destination"):
+        builder = getattr(charts, name)
+        assert_same_figure(builder(scan), builder(same))
