@@ -23,7 +23,10 @@ def _plain(value: Any) -> Any:
     """Turn figure values into comparable Python/numpy forms (datetimes as ns integers)."""
     if isinstance(value, dict) and "bdata" in value:  # plotly's packed numpy arrays
         flat = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
-        return flat.reshape(value["shape"]) if "shape" in value else flat
+        shape = value.get("shape")
+        if isinstance(shape, str):  # "rows, columns"
+            shape = tuple(int(n) for n in shape.split(","))
+        return flat.reshape(shape) if shape is not None else flat
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)) and not (value and isinstance(value[0], dict)):
