@@ -106,3 +106,77 @@ def test_a_non_frame_is_refused() -> None:
             function([{"status": "completed"}])  # type: ignore[operator]
     with pytest.raises(InvalidRequestError, match="expected a pandas DataFrame of calls"):
         summary.by_column({"status": ["completed"]}, "status")
+
+
+KPI_CASES = [
+    ("sandbox", {}),
+    ("sandbox", {"by": ["channel", "direction"], "freq": "D"}),
+    ("odd", {"by": "status", "freq": "h"}),
+    ("odd", {"by": "destination_country"}),
+    ("dst", {"by": "channel", "freq": "h", "tz": "Europe/Madrid"}),
+    ("dst", {"freq": "15min", "tz": "Europe/Madrid"}),
+    ("sandbox", {"freq": "W", "tz": "America/New_York"}),
+    ("sandbox", {"freq": "M", "tz": "Asia/Kolkata"}),
+    ("missing", {"by": "status", "freq": "D"}),
+    ("empty", {"by": "channel", "freq": "D"}),
+    ("empty", {}),
+]
+
+
+@pytest.mark.parametrize(("frame", "options"), KPI_CASES)
+def test_kpis_match_pandas(
+    calls: pd.DataFrame, to_engine: Callable[[Any], Any], frame: str, options: dict[str, Any]
+) -> None:
+    df = _frames(calls)[frame]
+    eager = summary.kpis(df, **options)
+    _same(summary.kpis(to_engine(df), **options), eager)
+    if frame != "empty":
+        assert len(eager) > 0
+
+
+BASELINE_CASES = [
+    ("sandbox", {}),
+    ("sandbox", {"by": ["channel", "direction"], "freq": "h", "min_history": 3}),
+    ("odd", {"freq": "D", "tz": "Europe/Madrid", "window": 5, "min_history": 2}),
+    ("dst", {"by": "channel", "freq": "h", "tz": "Europe/Madrid", "min_history": 1}),
+    ("missing", {}),
+    ("empty", {"by": "channel"}),
+]
+
+
+@pytest.mark.parametrize(("frame", "options"), BASELINE_CASES)
+def test_cost_baseline_and_anomalies_match_pandas(
+    calls: pd.DataFrame, to_engine: Callable[[Any], Any], frame: str, options: dict[str, Any]
+) -> None:
+    df = _frames(calls)[frame]
+    lazy = to_engine(df)
+    eager = summary.cost_baseline(df, **options)
+    _same(summary.cost_baseline(lazy, **options), eager)
+    _same(summary.cost_anomalies(lazy, **options), summary.cost_anomalies(df, **options))
+    if frame in ("sandbox", "odd"):
+        assert len(eager) > 0
+
+
+CONCURRENCY_CASES = [
+    ("sandbox", {}),
+    ("sandbox", {"freq": "h", "by": "channel", "phase": "call"}),
+    ("odd", {"freq": "15min", "by": ["status", "destination_country"]}),
+    ("dst", {"freq": "h", "tz": "Europe/Madrid", "phase": "call"}),
+    ("dst", {"freq": "D", "tz": "Europe/Madrid", "by": "direction"}),
+    ("sandbox", {"freq": "s"}),
+    ("missing", {"freq": "h"}),
+    ("empty", {"by": "channel"}),
+]
+
+
+@pytest.mark.parametrize(("frame", "options"), CONCURRENCY_CASES)
+def test_concurrency_matches_pandas(
+    calls: pd.DataFrame, to_engine: Callable[[Any], Any], frame: str, options: dict[str, Any]
+) -> None:
+    df = _frames(calls)[frame]
+    eager = summary.concurrency(df, **options)
+    lazy = summary.concurrency(to_engine(df), **options)
+    _same(lazy, eager)
+    assert lazy.attrs == eager.attrs
+    if frame in ("sandbox", "dst"):
+        assert eager["peak"].max() > 1

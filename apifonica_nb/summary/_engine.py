@@ -212,3 +212,55 @@ def key_series(table: pd.DataFrame, name: str) -> pd.Series:
         except (TypeError, ValueError):
             return values
     return values
+
+
+# --------------------------------------------------------------------------- buckets
+
+_MONTHS = {"M": 1, "ME": 1, "MS": 1, "Q": 3, "QE": 3, "QS": 3, "Q-DEC": 3}
+_MONTHS.update({"Y": 12, "YE": 12, "YS": 12, "Y-DEC": 12, "A": 12, "AS": 12})
+
+
+def bucket(wall: nw.Expr, freq: str) -> tuple[nw.Expr, Any]:
+    """Return the ``freq`` bucket of wall-clock microseconds as an engine integer, and the
+    function turning those integers into bucket starts (naive ``datetime64[us]``), as
+    :func:`~apifonica_nb.summary._groups.bucket_starts` floors them in pandas."""
+    try:
+        step = int(pd.tseries.frequencies.to_offset(freq).nanos // 1000)
+    except ValueError:
+        step = 0
+    if step:  # fixed length: floored from the epoch, as Series.dt.floor does
+        return (wall // step) * step, _micro_starts
+    days = wall // DAY_US
+    if freq in _MONTHS:
+        months = civil_months(days)
+        per = _MONTHS[freq]
+        return months - months % per, _month_starts
+    offset = pd.tseries.frequencies.to_offset(freq)
+    if isinstance(offset, pd.offsets.Week) and offset.weekday is not None:
+        first = (offset.weekday + 1) % 7  # the period ends on `weekday`: starts the day after
+        start = days - (days + 3 - first) % 7  # 1970-01-01 was a Thursday (weekday 3)
+        return start * DAY_US, _micro_starts
+    raise InvalidRequestError(
+        f"freq {freq!r} cannot be bucketed inside an engine; use a fixed length ('min', 'h', "
+        "'D'), a week ('W', 'W-MON'), 'M', 'Q' or 'Y', or pass a pandas frame"
+    )
+
+
+def _known(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """NaT everywhere, which rows have a bucket, and their buckets as int64."""
+    ints = pd.array(values, dtype="Int64")
+    known = ~np.asarray(ints.isna(), dtype=bool)
+    out = np.full(len(ints), np.datetime64("NaT"), dtype="datetime64[us]")
+    return out, known, np.asarray(ints[known], dtype=np.int64)
+
+
+def _micro_starts(values: pd.Series) -> np.ndarray:
+    out, known, micros = _known(values)
+    out[known] = micros.astype("datetime64[us]")
+    return out
+
+
+def _month_starts(values: pd.Series) -> np.ndarray:
+    out, known, m = _known(values)
+    out[known] = ((m // 12 - 1970) * 12 + m % 12).astype("datetime64[M]").astype("datetime64[us]")
+    return out
