@@ -128,6 +128,14 @@ def edge(request: pytest.FixtureRequest, records: list[dict[str, Any]]) -> pd.Da
 Engine = Callable[[Any], Any]
 
 
+def _not_on_spark(to_engine: Engine) -> None:
+    """Views whose numbers are summary.concurrency's take minutes a test on Spark; that
+    function is checked on Spark in test_summary_engines, and the charts' own part (the
+    window) is the one status_counts runs there."""
+    if getattr(to_engine, "engine", "") == "spark":
+        pytest.skip("summary.concurrency on Spark takes minutes; checked in test_summary_engines")
+
+
 def _once_on_spark(to_engine: Engine, first: bool) -> None:
     """Spark takes seconds a query: it runs the first case of a parametrized test only."""
     if getattr(to_engine, "engine", "") == "spark" and not first:
@@ -186,6 +194,7 @@ def test_status_timeline_few_calls_draws_the_collected_rows(
 def test_status_timeline_many_calls_aggregates_in_the_engine(
     to_engine: Engine, calls: pd.DataFrame
 ) -> None:
+    _not_on_spark(to_engine)
     fig = charts.status_timeline(to_engine(calls), max_calls=100, tz="Europe/Berlin")
     assert_same_figure(fig, charts.status_timeline(calls, max_calls=100, tz="Europe/Berlin"))
     assert fig.layout.meta["aggregated"] is True
@@ -232,6 +241,7 @@ def test_a_non_frame_is_refused(name: str) -> None:
 def test_concurrency_and_cost_anomalies(to_engine: Engine, calls: pd.DataFrame) -> None:
     """These draw summary's numbers: the lazy frame goes to summary, the window is found in
     the engine."""
+    _not_on_spark(to_engine)
     lazy = to_engine(calls)
     for kwargs in ({}, {"freq": "h", "tz": "Europe/Berlin", "phase": "call"}):
         assert_same_figure(charts.concurrency(lazy, **kwargs), charts.concurrency(calls, **kwargs))
