@@ -73,7 +73,9 @@ def _same(lazy: pd.DataFrame, eager: pd.DataFrame) -> None:
 
 
 @pytest.mark.parametrize("frame", FRAMES)
-def test_totals_match_pandas(calls: pd.DataFrame, to_engine: Callable[[Any], Any], frame: str) -> None:
+def test_totals_match_pandas(
+    calls: pd.DataFrame, to_engine: Callable[[Any], Any], frame: str
+) -> None:
     df = _frames(calls)[frame]
     eager = summary.totals(df)
     lazy = summary.totals(to_engine(df))
