@@ -182,3 +182,10 @@ def test_concurrency_matches_pandas(
     assert lazy.attrs == eager.attrs
     if frame in ("sandbox", "dst"):
         assert eager["peak"].max() > 1
+
+
+def test_kpi_table_matches_pandas(calls: pd.DataFrame, to_engine: Callable[[Any], Any]) -> None:
+    df = _odd(calls)
+    pd.testing.assert_frame_equal(
+        summary.kpi_table(to_engine(df), by="status"), summary.kpi_table(df, by="status")
+    )

@@ -60,44 +60,33 @@ def check_utc(lf: nw.LazyFrame[Any], names: Iterable[str]) -> None:
 
 
 def with_epoch(lf: nw.LazyFrame[Any], names: Sequence[str]) -> nw.LazyFrame[Any]:
-    """Add ``__us_<name>``: microseconds since the epoch (UTC) of each datetime column.
+    """Add ``__us_<name>`` (microseconds since the epoch, UTC) and ``__year_<name>``,
+    ``__month_<name>``, ``__day_<name>`` (the UTC date) of each datetime column.
 
-    Made from the calendar fields (H. Hinnant's days-from-civil), one step a ``with_columns``:
-    an expression reusing a nested one would be written out again at each use, and the SQL of
-    DuckDB and Spark would grow exponentially.
+    narwhals has no ``timestamp()`` on DuckDB or Spark, and writing it from calendar fields
+    made DuckDB's planner inline the arithmetic exponentially (seconds for 300 calls): those two
+    get their own function (``epoch_us``, ``unix_micros``), the others narwhals'.
     """
     names = list(dict.fromkeys(names))
     if not names:
         return lf
-    fields = ("year", "month", "day", "hour", "minute", "second", "microsecond")
     lf = lf.with_columns(
-        getattr(nw.col(n).dt, f)().cast(nw.Int64).alias(f"__{f}_{n}") for n in names for f in fields
+        getattr(nw.col(n).dt, f)().cast(nw.Int64).alias(f"__{f}_{n}")
+        for n in names
+        for f in ("year", "month", "day")
     )
-    c = {f: {n: nw.col(f"__{f}_{n}") for n in names} for f in fields}
-    month = c["month"]
-    lf = lf.with_columns(
-        *((c["year"][n] - flag(month[n] <= 2)).alias(f"__y_{n}") for n in names),
-        *(
-            nw.when(month[n] > 2).then(month[n] - 3).otherwise(month[n] + 9).alias(f"__mp_{n}")
-            for n in names
-        ),
-    )
-    lf = lf.with_columns((nw.col(f"__y_{n}") // 400).alias(f"__era_{n}") for n in names)
-    lf = lf.with_columns(
-        (nw.col(f"__y_{n}") - nw.col(f"__era_{n}") * 400).alias(f"__yoe_{n}") for n in names
-    )
+    impl = lf.implementation
+    if impl.is_duckdb():
+        columns = ", ".join(f'epoch_us("{n}") AS "__us_{n}"' for n in names)
+        return nw.from_native(lf.to_native().project(f"*, {columns}"))
+    if impl.is_pyspark() or impl.is_pyspark_connect():
+        from pyspark.sql import functions as F
 
-    def doe(n: str) -> nw.Expr:
-        yoe, mp = nw.col(f"__yoe_{n}"), nw.col(f"__mp_{n}")
-        doy = (153 * mp + 2) // 5 + c["day"][n] - 1
-        return yoe * 365 + yoe // 4 - yoe // 100 + doy
-
-    def micros(n: str) -> nw.Expr:
-        days = nw.col(f"__era_{n}") * 146_097 + doe(n) - 719_468
-        minutes = (days * 24 + c["hour"][n]) * 60 + c["minute"][n]
-        return minutes * 60 * US + c["second"][n] * US + c["microsecond"][n]
-
-    return lf.with_columns(micros(n).alias(f"__us_{n}") for n in names)
+        native = lf.to_native()
+        for n in names:
+            native = native.withColumn(f"__us_{n}", F.unix_micros(F.col(n).cast("timestamp")))
+        return nw.from_native(native)
+    return lf.with_columns(nw.col(n).dt.timestamp("us").alias(f"__us_{n}") for n in names)
 
 
 def epoch(name: str) -> nw.Expr:
@@ -281,23 +270,33 @@ def with_bucket(lf: nw.LazyFrame[Any], freq: str, tz: str | None) -> tuple[nw.La
 
 
 def _with_months(lf: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
-    """Add ``__months`` (year * 12 + month - 1) of ``__days`` (H. Hinnant's civil-from-days),
-    one step a ``with_columns`` (see :func:`with_epoch`)."""
-    lf = lf.with_columns((nw.col("__days") + 719_468).alias("__z"))
-    lf = lf.with_columns((nw.col("__z") // 146_097).alias("__era"))
-    lf = lf.with_columns((nw.col("__z") - nw.col("__era") * 146_097).alias("__doe"))
-    doe = nw.col("__doe")
+    """Add ``__months`` (year * 12 + month - 1) of the wall clock ``__wall``.
+
+    From the UTC calendar fields :func:`with_epoch` made: the wall date is at most a day off
+    the UTC date, so the month moves only on the first or the last day of a UTC month. (A
+    civil-from-days in engine arithmetic made DuckDB's planner inline it exponentially.)
+    """
+    year, month, day = (nw.col(f"__{f}_created") for f in ("year", "month", "day"))
     lf = lf.with_columns(
-        ((doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365).alias("__yoe")
+        ((nw.col("__wall") // DAY_US) - (epoch("created") // DAY_US)).alias("__shift"),
     )
-    yoe = nw.col("__yoe")
-    lf = lf.with_columns((doe - (365 * yoe + yoe // 4 - yoe // 100)).alias("__doy"))
-    lf = lf.with_columns(((5 * nw.col("__doy") + 2) // 153).alias("__mp"))
-    mp = nw.col("__mp")
-    lf = lf.with_columns(nw.when(mp < 10).then(mp + 3).otherwise(mp - 9).alias("__month"))
-    month = nw.col("__month")
-    year = yoe + nw.col("__era") * 400 + flag(month <= 2)
-    return lf.with_columns((year * 12 + month - 1).alias("__months"))
+    lf = lf.with_columns(
+        (((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)).alias("__leap")
+    )
+    leap = nw.col("__leap")
+    short = month.is_in([4, 6, 9, 11])
+    last = (
+        nw.when(month == 2)
+        .then(nw.when(leap).then(nw.lit(29)).otherwise(nw.lit(28)))
+        .otherwise(nw.when(short).then(nw.lit(30)).otherwise(nw.lit(31)))
+    )
+    shift = nw.col("__shift")
+    move = (
+        nw.when((shift > 0) & (day == last))
+        .then(nw.lit(1))
+        .otherwise(nw.when((shift < 0) & (day == 1)).then(nw.lit(-1)).otherwise(nw.lit(0)))
+    )
+    return lf.with_columns((year * 12 + month - 1 + move).alias("__months"))
 
 
 def _known(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
