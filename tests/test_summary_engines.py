@@ -73,7 +73,9 @@ def _same(lazy: pd.DataFrame, eager: pd.DataFrame) -> None:
 
 
 @pytest.mark.parametrize("frame", FRAMES)
-def test_totals_match_pandas(calls: pd.DataFrame, to_engine: Callable[[Any], Any], frame: str) -> None:
+def test_totals_match_pandas(
+    calls: pd.DataFrame, to_engine: Callable[[Any], Any], frame: str
+) -> None:
     df = _frames(calls)[frame]
     eager = summary.totals(df)
     lazy = summary.totals(to_engine(df))
@@ -180,3 +182,10 @@ def test_concurrency_matches_pandas(
     assert lazy.attrs == eager.attrs
     if frame in ("sandbox", "dst"):
         assert eager["peak"].max() > 1
+
+
+def test_kpi_table_matches_pandas(calls: pd.DataFrame, to_engine: Callable[[Any], Any]) -> None:
+    df = _odd(calls)
+    pd.testing.assert_frame_equal(
+        summary.kpi_table(to_engine(df), by="status"), summary.kpi_table(df, by="status")
+    )

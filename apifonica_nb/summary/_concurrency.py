@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InvalidRequestError
-from ._frame import epoch_seconds
 from ._concurrency_lazy import lazy_concurrency
+from ._frame import epoch_seconds
 from ._groups import check_by, check_freq, check_tz, grouping
 from ._lazy import lazy_frame
 

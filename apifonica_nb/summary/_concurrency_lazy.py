@@ -27,7 +27,17 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InvalidRequestError
-from ._engine import KEY, REAL, check_utc, epoch_us, group_keys, key_series, offset_at, utc_offsets
+from ._engine import (
+    KEY,
+    REAL,
+    check_utc,
+    epoch,
+    group_keys,
+    key_series,
+    offset_at,
+    utc_offsets,
+    with_epoch,
+)
 from ._groups import group_rows
 from ._lazy import collect_aggregates, ensure_columns
 
@@ -44,9 +54,14 @@ def lazy_concurrency(
     bucket count (checked by the caller)."""
     lf = ensure_columns(lf, [*names, start_name, "ended", "updated"])
     check_utc(lf, [start_name, "ended", "updated"])
-    start = epoch_us(start_name)
-    end = nw.coalesce(epoch_us("ended"), epoch_us("updated"))
-    ok = ~start.is_null() & ~end.is_null() & (end > start)
+    lf = with_epoch(lf, [start_name, "ended", "updated"])
+    lf = lf.with_columns(
+        epoch(start_name).alias("__start"),
+        nw.coalesce(epoch("ended"), epoch("updated")).alias("__end"),
+    )
+    start, end = nw.col("__start"), nw.col("__end")
+    lf = lf.with_columns((~start.is_null() & ~end.is_null() & (end > start)).alias("__ok"))
+    ok = nw.col("__ok")
     origin = _origin(lf, start, ok, step, tz)
     s, e = start - origin, end - origin
     timed, keys, extra = group_keys(

@@ -10,9 +10,11 @@ path uses. Three choices keep the engines' numbers identical to pandas':
 - **Time zones come from pandas.** DuckDB and Spark keep the zone in the session, not in the
   data, so no engine converts zones alike. The UTC offsets of ``tz`` and the instants they
   change (1970 to 2100, to the second) are read from pandas' own time-zone database and
-  written into the query as a balanced ``when/then`` tree; a wall-clock time is the UTC time
-  plus that offset, as ``tz_convert`` gives it. Timestamps with a zone must therefore be read
-  in UTC (DuckDB ``SET TimeZone='UTC'``, Spark ``spark.sql.session.timeZone=UTC``).
+  written into the query as a balanced ``when/then`` tree (only the offsets in force between
+  the data's first and last ``created``, read by one small query first); a wall-clock time
+  is the UTC time plus that offset, as ``tz_convert`` gives it. Timestamps with a zone must
+  therefore be read in UTC (DuckDB ``SET TimeZone='UTC'``, Spark
+  ``spark.sql.session.timeZone=UTC``).
 - **Labels are finished in pandas.** Keys come back as the engine's text; :func:`key_series`
   types them as :data:`~apifonica_nb.frame.CALL_DTYPES` does (status, direction and channel
   as categoricals in the documented order, undocumented values after them, sorted: an engine
@@ -33,6 +35,7 @@ import pandas as pd
 from ..errors import InvalidRequestError
 from ..frame import CALL_DTYPES
 from ._frame import UNKNOWN
+from ._lazy import collect_aggregates
 from ._outcomes import _STATUS_OUTCOME, OUTCOMES
 
 US = 1_000_000
@@ -56,38 +59,39 @@ def check_utc(lf: nw.LazyFrame[Any], names: Iterable[str]) -> None:
             )
 
 
-def epoch_us(name: str) -> nw.Expr:
-    """Microseconds since the epoch of a datetime column (UTC), from its calendar fields."""
-    t = nw.col(name)
-    year, month, day = (f().cast(nw.Int64) for f in (t.dt.year, t.dt.month, t.dt.day))
-    days = days_from_civil(year, month, day)
-    hour, minute = t.dt.hour().cast(nw.Int64), t.dt.minute().cast(nw.Int64)
-    second, micro = t.dt.second().cast(nw.Int64), t.dt.microsecond().cast(nw.Int64)
-    return ((days * 24 + hour) * 60 + minute) * 60 * US + second * US + micro
+def with_epoch(lf: nw.LazyFrame[Any], names: Sequence[str]) -> nw.LazyFrame[Any]:
+    """Add ``__us_<name>`` (microseconds since the epoch, UTC) and ``__year_<name>``,
+    ``__month_<name>``, ``__day_<name>`` (the UTC date) of each datetime column.
+
+    narwhals has no ``timestamp()`` on DuckDB or Spark, and writing it from calendar fields
+    made DuckDB's planner inline the arithmetic exponentially (seconds for 300 calls): those two
+    get their own function (``epoch_us``, ``unix_micros``), the others narwhals'.
+    """
+    names = list(dict.fromkeys(names))
+    if not names:
+        return lf
+    lf = lf.with_columns(
+        getattr(nw.col(n).dt, f)().cast(nw.Int64).alias(f"__{f}_{n}")
+        for n in names
+        for f in ("year", "month", "day")
+    )
+    impl = lf.implementation
+    if impl.is_duckdb():
+        columns = ", ".join(f'epoch_us("{n}") AS "__us_{n}"' for n in names)
+        return nw.from_native(lf.to_native().project(f"*, {columns}"))
+    if impl.is_pyspark() or impl.is_pyspark_connect():
+        from pyspark.sql import functions as F
+
+        native = lf.to_native()
+        for n in names:
+            native = native.withColumn(f"__us_{n}", F.unix_micros(F.col(n).cast("timestamp")))
+        return nw.from_native(native)
+    return lf.with_columns(nw.col(n).dt.timestamp("us").alias(f"__us_{n}") for n in names)
 
 
-def days_from_civil(year: nw.Expr, month: nw.Expr, day: nw.Expr) -> nw.Expr:
-    """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm)."""
-    y = year - nw.when(month <= 2).then(nw.lit(1)).otherwise(nw.lit(0))
-    era = y // 400
-    yoe = y - era * 400
-    shifted = nw.when(month > 2).then(month - 3).otherwise(month + 9)
-    doy = (153 * shifted + 2) // 5 + day - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    return era * 146_097 + doe - 719_468
-
-
-def civil_months(days: nw.Expr) -> nw.Expr:
-    """Months since year 0 (year * 12 + month - 1) of a day number (days since 1970-01-01)."""
-    z = days + 719_468
-    era = z // 146_097
-    doe = z - era * 146_097
-    yoe = (doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    month = nw.when(mp < 10).then(mp + 3).otherwise(mp - 9)
-    year = yoe + era * 400 + nw.when(month <= 2).then(nw.lit(1)).otherwise(nw.lit(0))
-    return year * 12 + month - 1
+def epoch(name: str) -> nw.Expr:
+    """The column :func:`with_epoch` added for ``name``."""
+    return nw.col(f"__us_{name}")
 
 
 # --------------------------------------------------------------------------- time zones
@@ -105,8 +109,7 @@ def utc_offsets(tz: str) -> tuple[np.ndarray, np.ndarray]:
     starts = [int(hours[0].value // 1000)]
     values = [int(offsets[0])]
     for i in changes:
-        hour = hours[i - 1]
-        instant = hour
+        instant = hours[int(i) - 1]
         for step in ("min", "s"):  # the first minute, then second, of the new offset
             probe = pd.date_range(instant, periods=61, freq=step)
             after = np.flatnonzero(_offset_us(probe, tz) == offsets[i])
@@ -121,11 +124,19 @@ def _offset_us(times: pd.DatetimeIndex, tz: str) -> np.ndarray:
     return (wall.asi8 - times.as_unit("us").asi8).astype(np.int64)
 
 
-def wall_us(utc: nw.Expr, tz: str | None) -> nw.Expr:
-    """Wall-clock microseconds in ``tz`` (naive, as ``tz_convert(tz).tz_localize(None)``)."""
+def wall_us(utc: nw.Expr, tz: str | None, span: tuple[int, int] | None = None) -> nw.Expr:
+    """Wall-clock microseconds in ``tz`` (naive, as ``tz_convert(tz).tz_localize(None)``).
+
+    ``span`` (first and last UTC instant of the data) keeps only the offsets in force then:
+    a few ``when`` instead of some 250 (DuckDB's planner slows down on deep trees).
+    """
     if tz is None:
         return utc
     starts, offsets = utc_offsets(tz)
+    if span is not None:
+        low, high = (int(np.searchsorted(starts, t, side="right")) - 1 for t in span)
+        low = max(low, 0)
+        starts, offsets = starts[low : high + 1], offsets[low : high + 1]
     return utc + _tree(utc, starts, offsets)
 
 
@@ -208,7 +219,7 @@ def key_series(table: pd.DataFrame, name: str) -> pd.Series:
         return values.astype(pd.CategoricalDtype([*documented, *extra]))
     if dtype in ("Int64", "Float64", "boolean"):
         try:
-            return values.astype(dtype)  # type: ignore[call-overload]
+            return values.astype(dtype)
         except (TypeError, ValueError):
             return values
     return values
@@ -220,35 +231,77 @@ _MONTHS = {"M": 1, "ME": 1, "MS": 1, "Q": 3, "QE": 3, "QS": 3, "Q-DEC": 3}
 _MONTHS.update({"Y": 12, "YE": 12, "YS": 12, "Y-DEC": 12, "A": 12, "AS": 12})
 
 
-def bucket(wall: nw.Expr, freq: str) -> tuple[nw.Expr, Any]:
-    """Return the ``freq`` bucket of wall-clock microseconds as an engine integer, and the
-    function turning those integers into bucket starts (naive ``datetime64[us]``), as
+def with_bucket(lf: nw.LazyFrame[Any], freq: str, tz: str | None) -> tuple[nw.LazyFrame[Any], Any]:
+    """Add ``__bucket``: the ``freq`` bucket of ``created`` on the wall clock of ``tz`` (an
+    integer; needs :func:`with_epoch` of ``created``), and return the function turning those
+    integers into bucket starts (naive ``datetime64[us]``), as
     :func:`~apifonica_nb.summary._groups.bucket_starts` floors them in pandas."""
+    span = None
+    if tz is not None and len(utc_offsets(tz)[1]) > 1:  # the data's span: one small query
+        created = epoch("created")
+        ends = collect_aggregates(lf.select(created.min().alias("a"), created.max().alias("b")))
+        if ends["a"].notna().all():
+            span = (int(ends["a"].iloc[0]), int(ends["b"].iloc[0]))
+    lf = lf.with_columns(wall_us(epoch("created"), tz, span).alias("__wall"))
+    wall = nw.col("__wall")
     try:
         step = int(pd.tseries.frequencies.to_offset(freq).nanos // 1000)
     except ValueError:
         step = 0
     if step:  # fixed length: floored from the epoch, as Series.dt.floor does
-        return (wall // step) * step, _micro_starts
-    days = wall // DAY_US
+        return lf.with_columns(((wall // step) * step).alias("__bucket")), _micro_starts
+    lf = lf.with_columns((wall // DAY_US).alias("__days"))
+    days = nw.col("__days")
     if freq in _MONTHS:
-        months = civil_months(days)
+        months = nw.col("__months")
         per = _MONTHS[freq]
-        return months - months % per, _month_starts
+        lf = _with_months(lf)
+        return lf.with_columns((months - months % per).alias("__bucket")), _month_starts
     offset = pd.tseries.frequencies.to_offset(freq)
-    if isinstance(offset, pd.offsets.Week) and offset.weekday is not None:
-        first = (offset.weekday + 1) % 7  # the period ends on `weekday`: starts the day after
+    weekday = getattr(offset, "weekday", None)
+    if isinstance(offset, pd.offsets.Week) and weekday is not None:
+        first = (int(weekday) + 1) % 7  # the period ends on `weekday`: starts the day after
         start = days - (days + 3 - first) % 7  # 1970-01-01 was a Thursday (weekday 3)
-        return start * DAY_US, _micro_starts
+        return lf.with_columns((start * DAY_US).alias("__bucket")), _micro_starts
     raise InvalidRequestError(
         f"freq {freq!r} cannot be bucketed inside an engine; use a fixed length ('min', 'h', "
         "'D'), a week ('W', 'W-MON'), 'M', 'Q' or 'Y', or pass a pandas frame"
     )
 
 
+def _with_months(lf: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
+    """Add ``__months`` (year * 12 + month - 1) of the wall clock ``__wall``.
+
+    From the UTC calendar fields :func:`with_epoch` made: the wall date is at most a day off
+    the UTC date, so the month moves only on the first or the last day of a UTC month. (A
+    civil-from-days in engine arithmetic made DuckDB's planner inline it exponentially.)
+    """
+    year, month, day = (nw.col(f"__{f}_created") for f in ("year", "month", "day"))
+    lf = lf.with_columns(
+        ((nw.col("__wall") // DAY_US) - (epoch("created") // DAY_US)).alias("__shift"),
+    )
+    lf = lf.with_columns(
+        (((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)).alias("__leap")
+    )
+    leap = nw.col("__leap")
+    short = month.is_in([4, 6, 9, 11])
+    last = (
+        nw.when(month == 2)
+        .then(nw.when(leap).then(nw.lit(29)).otherwise(nw.lit(28)))
+        .otherwise(nw.when(short).then(nw.lit(30)).otherwise(nw.lit(31)))
+    )
+    shift = nw.col("__shift")
+    move = (
+        nw.when((shift > 0) & (day == last))
+        .then(nw.lit(1))
+        .otherwise(nw.when((shift < 0) & (day == 1)).then(nw.lit(-1)).otherwise(nw.lit(0)))
+    )
+    return lf.with_columns((year * 12 + month - 1 + move).alias("__months"))
+
+
 def _known(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """NaT everywhere, which rows have a bucket, and their buckets as int64."""
-    ints = pd.array(values, dtype="Int64")
+    ints = pd.array(values.to_numpy(dtype=object), dtype="Int64")
     known = ~np.asarray(ints.isna(), dtype=bool)
     out = np.full(len(ints), np.datetime64("NaT"), dtype="datetime64[us]")
     return out, known, np.asarray(ints[known], dtype=np.int64)

@@ -17,14 +17,13 @@ import numpy as np
 import pandas as pd
 
 from ._engine import (
-    bucket,
     check_utc,
-    epoch_us,
     flag,
     group_keys,
     key_series,
     outcome_flags,
-    wall_us,
+    with_bucket,
+    with_epoch,
 )
 from ._groups import Grouping, group_rows
 from ._lazy import collect_aggregates, ensure_columns
@@ -61,10 +60,11 @@ def lazy_measures(
         __billed=billed,
         __cost=cost,
     )
+    lf = lf.with_columns(**columns)
     to_starts = None
     if freq is not None:
-        columns["__bucket"], to_starts = bucket(wall_us(epoch_us("created"), tz), freq)
-    lf, keys, extra = group_keys(lf.with_columns(**columns), names)
+        lf, to_starts = with_bucket(with_epoch(lf, ["created"]), freq, tz)
+    lf, keys, extra = group_keys(lf, names)
     tta = nw.col("__tta")
     aggregates = [
         nw.len().alias("calls"),

@@ -12,7 +12,7 @@ from typing import Any
 import narwhals as nw
 import numpy as np
 
-from ._engine import bucket, check_utc, epoch_us, group_keys, key_series, wall_us
+from ._engine import check_utc, group_keys, key_series, with_bucket, with_epoch
 from ._groups import Grouping, group_rows
 from ._lazy import collect_aggregates, ensure_columns
 
@@ -26,8 +26,8 @@ def lazy_cells(
     check_utc(lf, ["created"])
     cost = nw.col("cost_eur").cast(nw.Float64)
     priced = lf.filter(~cost.is_null(), ~nw.col("created").is_null())
-    cell, to_starts = bucket(wall_us(epoch_us("created"), tz), freq)
-    priced, keys, extra = group_keys(priced.with_columns(cell.alias("__bucket")), names)
+    priced, to_starts = with_bucket(with_epoch(priced, ["created"]), freq, tz)
+    priced, keys, extra = group_keys(priced, names)
     table = collect_aggregates(
         priced.group_by(*keys, "__bucket").agg(
             cost.sum().alias("spend"), nw.len().alias("calls"), *extra

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InvalidRequestError
-from ._engine import check_utc, epoch_us, group_keys, key_series, outcome_flags
+from ._engine import check_utc, epoch, group_keys, key_series, outcome_flags, with_epoch
 from ._frame import column as _column
 from ._frame import group_codes
 from ._frame import numbers as _numbers
@@ -113,7 +113,8 @@ def _with_flags(lf: nw.LazyFrame[Any], names: Sequence[str] = ()) -> nw.LazyFram
 def _lazy_totals(lf: nw.LazyFrame[Any]) -> Totals:
     lf = ensure_columns(_with_flags(lf), ["created"])
     check_utc(lf, ["created"])
-    created = epoch_us("created")
+    lf = with_epoch(lf, ["created"])
+    created = epoch("created")
     row = collect_aggregates(
         lf.select(*_sums(), created.min().alias("first"), created.max().alias("last"))
     ).iloc[0]
