@@ -4,9 +4,9 @@ The summary functions, given a lazy frame (see :mod:`._lazy`), reduce it inside 
 with narwhals expressions made here, then finish the table in pandas with the code the pandas
 path uses. Three choices keep the engines' numbers identical to pandas':
 
-- **Times are integers.** A timestamp becomes microseconds since the epoch, from its calendar
-  fields (narwhals has no portable ``timestamp()`` on DuckDB or Spark), so buckets are integer
-  floor divisions: exact, and alike on every engine.
+- **Times are integers.** A timestamp becomes microseconds since the epoch (DuckDB's
+  ``epoch_us``, Spark's ``unix_micros``, narwhals' ``timestamp`` elsewhere), so buckets are
+  integer floor divisions: exact, and alike on every engine.
 - **Time zones come from pandas.** DuckDB and Spark keep the zone in the session, not in the
   data, so no engine converts zones alike. The UTC offsets of ``tz`` and the instants they
   change (1970 to 2100, to the second) are read from pandas' own time-zone database and
