@@ -154,3 +154,21 @@ def test_the_readmes_spark_snippet_reads_the_store(
     finally:
         if "spark" in namespace:
             namespace["spark"].stop()
+
+
+def test_scan_reads_times_in_utc_on_a_machine_in_another_zone(
+    sandbox: Any, stored: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DuckDB shows timestamps in the machine's zone unless told: scan() says UTC, so the
+    summary takes the relation (it refuses times read in another zone) and agrees."""
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        rel = ap.cache.scan(sandbox.account_sid)
+        assert str(rel.df()["created"].dt.tz) in {"UTC", "Etc/UTC"}
+        assert ap.summary.totals(rel).period == ap.summary.totals(stored).period
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()

@@ -184,6 +184,9 @@ def scan(account_sid: str | None = None, *, price_unit: str = "EUR") -> duckdb.D
             columns.append(f'"{name}"')
     select = ", ".join(columns)
     con = duckdb.connect()
+    # Timestamps come back in UTC whatever the machine's zone, as the frames have them (and
+    # as the charts and summary read an engine's times: tz= is theirs to apply).
+    con.execute("SET TimeZone = 'UTC'")
     if not some:
         return con.from_arrow(FILE_SCHEMA.empty_table()).project(select)
     # A glob, read when the relation runs: files merged meanwhile are not missed.
