@@ -172,3 +172,28 @@ def test_scan_reads_times_in_utc_on_a_machine_in_another_zone(
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
+
+
+def test_the_report_of_the_store_reads_as_the_report_of_its_frame(
+    sandbox: Any, stored: pd.DataFrame
+) -> None:
+    """ap.report_html over scan() (aggregated in DuckDB) gives the tables, KPIs and anomaly
+    sentence of the same calls loaded into pandas."""
+    from datetime import UTC, datetime
+
+    fixed = {
+        "account": "acc",
+        "source": "the local store",
+        "generated": datetime(2026, 12, 1, tzinfo=UTC),
+    }
+    lazy = ap.reporting.report_html(ap.cache.scan(sandbox.account_sid), **fixed)
+    eager = ap.reporting.report_html(stored, **fixed)
+
+    def tables(html: str) -> str:
+        start = html.index('<section id="summary">')
+        return html[start : html.index('<section class="chart"', start)]
+
+    assert f"{len(stored):,}" in tables(eager)
+    assert tables(lazy) == tables(eager)
+    sentence = re.compile(r'<p class="anomalies" data-anomalies="sentence">(.*?)</p>')
+    assert sentence.findall(lazy) == sentence.findall(eager) != []

@@ -246,7 +246,7 @@ def report_html(
     **header: Any,
 ) -> str:
     """Return the report as one standalone HTML document (see :func:`report`)."""
-    failures = df.attrs.get("failures", []) or []
+    failures = (df.attrs.get("failures", []) or []) if isinstance(df, pd.DataFrame) else []
     total = summary.totals(df)
     facts = header_of(df, total, **header)
     rates = not facts.answer_rate_excluded
@@ -317,7 +317,12 @@ def report(
     ``account``, ``source``, ``price_unit`` and ``generated`` override what ``df.attrs``
     says (for a frame built some other way). The file is written atomically.
 
+    ``df`` may also be a lazy frame (``ap.cache.scan()``, a Polars LazyFrame, a Spark
+    DataFrame): every number and chart is then aggregated in its engine, and the header,
+    which has no attrs to read, takes the keywords.
+
     >>> ap.report(df, "calls.html", tz="Europe/Berlin")  # doctest: +SKIP
+    >>> ap.report(ap.cache.scan(), "store.html", source="the local store")  # doctest: +SKIP
     >>> ap.report(frame, "oct.html", since="2026-10-01", until="2026-10-31")  # doctest: +SKIP
     """
     target = Path(path)

@@ -118,8 +118,12 @@ def header_of(
     price_unit: str | None = None,
     generated: datetime | None = None,
 ) -> Header:
-    """Build the header of ``df``'s report from its attrs; given keywords override them."""
-    attrs = df.attrs
+    """Build the header of ``df``'s report from its attrs; given keywords override them.
+
+    A lazy frame (``ap.cache.scan()``, Polars, Spark) has no attrs: the header then says
+    what the keywords say and "not recorded" for the rest.
+    """
+    attrs: Mapping[Any, Any] = df.attrs if isinstance(df, pd.DataFrame) else {}
     query: dict[str, Any] = dict(attrs.get("query") or {})
     if filters is not None:
         query = {k: v for k, v in query.items() if k in ("since", "until")} | dict(filters)
@@ -136,6 +140,6 @@ def header_of(
         source=source or _source(attrs.get("base_url")),
         price_rule=_price_rule(price_unit or attrs.get("price_unit")),
         generated=f"{when:%Y-%m-%d %H:%M} UTC",
-        partial=_partial(attrs, len(df)),
+        partial=_partial(attrs, total.calls),
         answer_rate_excluded=bool(statuses) and "completed" not in statuses,
     )
