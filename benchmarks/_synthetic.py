@@ -9,7 +9,9 @@ busy account's would. :func:`chunks` yields such tiles one at a time (for the 10
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -188,9 +190,11 @@ class ScaleStore:
 
     root: Path
     calls: int
-    seconds: float | None  # generation time; None when an existing store was reused
     size_bytes: int
     files: int
+    #: How it was made: ``wall_s``, ``cpu_s``, ``load_average`` (at the end), ``when``, and
+    #: ``reused`` (True when this call found it made); read back from ``scale-store.json``.
+    made: dict[str, object]
 
 
 def ensure_store(
@@ -201,21 +205,34 @@ def ensure_store(
     one file a month. A store already holding exactly ``total`` calls is reused; one holding
     another count is cleared first (through the store's own ``clear``)."""
     root = Path(cache_dir) / "calls"
-    started = time.perf_counter()
-    seconds: float | None = None
+    note = Path(cache_dir) / "scale-store.json"  # beside the dataset: no engine reads it
+    made: dict[str, object] = {}
     if stored_count(root) != total:
+        wall, cpu = time.perf_counter(), time.process_time()
         with CallStore(root) as store:
             store.clear()
             for table in month_tables(total, per_day=per_day, seed=seed):
                 account = table.column("account_sid")[0].as_py()
                 store.put_table(account, table)
             store.update_segments(account)
-        seconds = time.perf_counter() - started
+        made = {
+            "calls": total,
+            "wall_s": round(time.perf_counter() - wall, 1),
+            "cpu_s": round(time.process_time() - cpu, 1),
+            "load_average": round(os.getloadavg()[0], 1),
+            "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        note.write_text(json.dumps(made))
+        made["reused"] = False
+    else:
+        with contextlib.suppress(OSError, ValueError):
+            made = json.loads(note.read_text())
+        made["reused"] = True
     files = list(root.rglob("*"))
     return ScaleStore(
         root=root,
         calls=stored_count(root),
-        seconds=seconds,
         size_bytes=sum(p.stat().st_size for p in files if p.is_file()),
         files=sum(1 for p in files if p.name.startswith("part-")),
+        made=made,
     )
