@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -135,6 +136,66 @@ def _whole_store_frame() -> Any:
     return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
+def fingerprint(result: object) -> list[list[object]]:
+    """What a builder answered, in a few numbers to compare across paths: per figure trace
+    or frame column, its length and (numbers) its sum. Order and labels' types are left out:
+    a lazy path may give datetimes as text, or another row order."""
+    import dataclasses
+
+    import numpy as np
+    import pandas as pd
+    import plotly.graph_objects as go
+
+    def part(key: str, values: object) -> list[object]:
+        try:
+            array = np.asarray(values)
+        except Exception:
+            return [key, None, None]
+        if array.dtype.kind in "biuf" and array.size:
+            return [key, int(array.size), float(np.nansum(array.astype("float64")))]
+        return [key, int(array.size), None]
+
+    parts: list[list[object]] = []
+    if isinstance(result, go.Figure):
+        for i, trace in enumerate(result.data):
+            for key in ("x", "y", "z", "values", "labels"):
+                values = getattr(trace, key, None)
+                if values is not None:
+                    parts.append(part(f"trace {i} {key}", values))
+    elif isinstance(result, pd.DataFrame):
+        parts.append(["rows", len(result), None])
+        for column in result.columns:
+            values = result[column]
+            numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(
+                values
+            )
+            parts.append(
+                part(str(column), values.astype("float64").to_numpy() if numeric else values)
+            )
+    elif dataclasses.is_dataclass(result) and not isinstance(result, type):
+        for key, value in dataclasses.asdict(result).items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                parts.append([key, 1, float(value)])
+    return parts
+
+
+def same(a: list[list[object]] | None, b: list[list[object]] | None) -> str:
+    """Whether two fingerprints agree (sums to 1e-6 relative)."""
+    if a is None or b is None:
+        return "n/a"
+    if len(a) != len(b):
+        return "no"
+    for (ka, na, sa), (kb, nb, sb) in zip(a, b, strict=True):
+        if ka != kb or na != nb:
+            return "no"
+        if isinstance(sa, float) and isinstance(sb, float):
+            if not math.isclose(sa, sb, rel_tol=1e-6, abs_tol=1e-9):
+                return "no"
+        elif (sa is None) != (sb is None):
+            return "no"
+    return "yes"
+
+
 def _reset_peak() -> None:
     """Start the high-water mark again from the current RSS (Linux's ``clear_refs`` 5)."""
     with open("/proc/self/clear_refs", "w") as f:
@@ -178,9 +239,11 @@ def child(path: str, names: list[str]) -> list[dict[str, Any]]:
         _reset_peak()
         started = time.perf_counter()
         try:
-            builders[name](ap.cache.scan() if path == "duckdb" else frame)
+            result = builders[name](ap.cache.scan() if path == "duckdb" else frame)
         except Exception as exc:  # reported in the table, the run goes on
             out["error"] = _error(exc)
+        else:
+            out["fingerprint"] = fingerprint(result)
         took = time.perf_counter() - started
         if path == "duckdb":
             out["seconds"], out["peak_mb"] = took, _peak_mb()
@@ -225,7 +288,9 @@ def _median(results: list[dict[str, Any]]) -> dict[str, Any]:
         if "error" in result:
             return result
     keys = {k for r in results for k, v in r.items() if isinstance(v, (int, float))}
-    return {k: statistics.median(r[k] for r in results if k in r) for k in keys}
+    medians: dict[str, Any] = {k: statistics.median(r[k] for r in results if k in r) for k in keys}
+    medians["fingerprint"] = results[-1].get("fingerprint")
+    return medians
 
 
 def measure(
@@ -296,6 +361,7 @@ def table_rows(results: dict[str, dict[str, dict[str, Any]]]) -> tuple[list[list
                 _fmt(p_mb, 0),
                 _common.ratio(p_s, d_s) if p_s is not None and d_s is not None else "n/a",
                 f"{p_mb / d_mb:.1f}x" if p_mb is not None and d_mb is not None else "n/a",
+                same(duck.get("fingerprint"), pand.get("fingerprint")),
                 met,
             ]
         )
@@ -400,6 +466,7 @@ def main() -> None:
                 "pandas peak MB",
                 "time ratio",
                 "memory ratio",
+                "same",
                 f"target <= {TIME_TARGET_S:.0f} s, <= {RSS_TARGET_MB:,.0f} MB",
             ],
             rows,
