@@ -15,7 +15,8 @@ once, repeated in Arrow with fresh SIDs, window after window back in time). A fo
 holding exactly ``--calls`` calls (a DuckDB count over the files' footers) is reused, so only
 the first run pays the generation; its time is reported, not counted.
 
-Each builder (the eight charts, the five summary numbers) is measured in fresh subprocesses,
+Each builder (the eight charts, the five summary numbers, and a floor under them all: counting
+the calls, ``scan().aggregate("count(*)")`` against ``len(df)``) is measured in fresh subprocesses,
 one per builder, path and run, so each child's peak RSS (its ``VmHWM``) is its own:
 
 - *duckdb*: ``builder(ap.cache.scan())``, the aggregation pushed into DuckDB;
@@ -73,7 +74,17 @@ def _builders() -> dict[str, Callable[[Any], object]]:
         "summary.kpis(by=channel)": lambda f: summary.kpis(f, by="channel"),
         "summary.concurrency": summary.concurrency,
         "summary.cost_anomalies": summary.cost_anomalies,
+        "(floor) count(*)": _count,
     }
+
+
+def _count(frame: Any) -> int:
+    """The floor under every builder: count the calls (DuckDB reads the relation once)."""
+    import pandas as pd
+
+    if isinstance(frame, pd.DataFrame):
+        return len(frame)
+    return int(frame.aggregate("count(*)").fetchall()[0][0])
 
 
 NAMES = [
@@ -90,6 +101,7 @@ NAMES = [
     "summary.kpis(by=channel)",
     "summary.concurrency",
     "summary.cost_anomalies",
+    "(floor) count(*)",
 ]
 
 
@@ -156,7 +168,9 @@ def fingerprint(result: object) -> list[list[object]]:
         return [key, int(array.size), None]
 
     parts: list[list[object]] = []
-    if isinstance(result, go.Figure):
+    if isinstance(result, (int, float)):
+        parts.append(["value", 1, float(result)])
+    elif isinstance(result, go.Figure):
         for i, trace in enumerate(result.data):
             for key in ("x", "y", "z", "values", "labels"):
                 values = getattr(trace, key, None)
