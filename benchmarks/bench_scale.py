@@ -456,6 +456,8 @@ def main() -> None:
             f" {store.files} data files; {made}"
         )
         mode = args.shared or ("pandas" if args.calls >= 5_000_000 else "none")
+        if mode == "pandas" and "pandas" not in paths:
+            mode = "none"
         shared = {"none": set(), "pandas": {"pandas"}, "all": {"duckdb", "pandas"}}[mode]
         results = measure(names, paths, args.store_dir, runs, shared=shared)
         each = {
