@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
+from typing import Any
 
-import pandas as pd
 import plotly.graph_objects as go
 
-from ..summary import cost_baseline
+from ..summary import cost_baseline, lazy_frame
 from ._buckets import find_focus, freq_word
 from ._data import column_or_na, wall_clock, zone_label
 from ._layout import TEMPLATE, empty_figure, fmt_eur, join_subtitle, time_axis, titled
+from ._lazy import lazy_focus
 
 _FLAG_COLOR = "#d62728"
 _PALETTE = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#17becf", "#bcbd22", "#7f7f7f", "#e377c2")
 
 
 def cost_anomalies(
-    df: pd.DataFrame,
+    df: Any,
     *,
     by: str | Sequence[str] = "destination_country",
     freq: str = "D",
@@ -29,9 +30,13 @@ def cost_anomalies(
     with :func:`apifonica_nb.cost_anomalies`' flags marked (red ✕, the trailing baseline
     dotted) and named in the title.
 
+    ``df`` may be a lazy frame (``ap.cache.scan()``, Polars, Spark, ...): it goes to
+    :func:`apifonica_nb.summary.cost_baseline` as it is, and the window is found in the engine.
+
     >>> cost_anomalies(df)  # the sandbox's fraud night stands out  # doctest: +SKIP
     """
     title = "Spend per group over time, with anomalies"
+    lf = lazy_frame(df)  # refuses a non-frame before any work
     table = cost_baseline(df, by=by, freq=freq, tz=tz)
     if table.empty:
         return empty_figure(title, "No priced calls")
@@ -44,8 +49,11 @@ def cost_anomalies(
     spend = table.groupby("group", sort=False)["spend_eur"].sum().sort_values(ascending=False)
     flagged_groups = list(dict.fromkeys(table.loc[table["flagged"], "group"]))
     shown = list(dict.fromkeys([*flagged_groups, *spend.index[:top]]))
-    created = column_or_na(df, "created").dropna()
-    focus = find_focus(wall_clock(created, tz)) if len(created) else None
+    if lf is not None:  # the window in the engine
+        focus = lazy_focus(lf, "created", tz)[1]
+    else:
+        created = column_or_na(df, "created").dropna()
+        focus = find_focus(wall_clock(created, tz)) if len(created) else None
     outside = ""
     if focus is not None:
         # Only the window's buckets are drawn: a stray 2017 call would add years of zeros.

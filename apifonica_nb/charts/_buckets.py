@@ -35,7 +35,7 @@ def _approx_length(freq: str) -> pd.Timedelta:
         return pd.Timedelta(period.end_time - period.start_time) + pd.Timedelta(1, "ns")
 
 
-def _bucket_starts(wall: pd.Series, freq: str) -> pd.Series:
+def bucket_starts(wall: pd.Series, freq: str) -> pd.Series:
     """Floor naive wall-clock times to ``freq`` buckets (weeks and months too)."""
     try:
         return wall.dt.floor(freq)
@@ -73,15 +73,25 @@ def find_focus(wall: pd.Series) -> Focus | None:
     # The 1% and 99% quantiles, rounded inwards so a lone outlier of a small frame is left out.
     low = pd.Timestamp(ordered[int(np.ceil(0.01 * (len(ordered) - 1)))])
     high = pd.Timestamp(ordered[int(np.floor(0.99 * (len(ordered) - 1)))])
+    window = focus_window(low, high, times.max() - times.min())
+    if window is None:
+        return None
+    start, end = window
+    outside = int(((times < start) | (times > end)).sum())
+    return Focus(start, end, outside)
+
+
+def focus_window(
+    low: pd.Timestamp, high: pd.Timestamp, full: pd.Timedelta
+) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """Return the padded window around the 1%-99% times, or None when it is not needed."""
     if not low < high:
         return None
     pad = max((high - low) * 0.05, pd.Timedelta(minutes=1))
     start, end = low - pad, high + pad
-    full = times.max() - times.min()
     if full <= 3 * (end - start):  # the outliers do not stretch the axis much: show it all
         return None
-    outside = int(((times < start) | (times > end)).sum())
-    return Focus(start, end, outside)
+    return start, end
 
 
 # (longest span shown, bucket): the first that fits the span wins, months beyond.
@@ -147,11 +157,16 @@ def bucketed(
     focus = find_focus(wall)
     # Only buckets that hold calls become bars, so the focus span decides readability.
     span = focus.end - focus.start if focus else wall.max() - wall.min()
+    used, note = choose_freq(freq, span)
+    return bucket_starts(wall, used), used, note, focus
+
+
+def choose_freq(freq: str | None, span: pd.Timedelta) -> tuple[str, str]:
+    """Return the bucket for a span shown (``freq``, coarsened if needed) and a title note."""
     if freq is None:
-        picked = auto_freq(span)
-        return _bucket_starts(wall, picked), picked, "", focus
+        return auto_freq(span), ""
     used = coarsen(freq, span)
     note = ""
     if used != freq:
         note = f" (per-{freq_word(freq)} buckets would exceed {_MAX_BUCKETS:,}; coarsened)"
-    return _bucket_starts(wall, used), used, note, focus
+    return used, note

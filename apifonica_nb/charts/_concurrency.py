@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
 from ..summary import concurrency as count_concurrency
+from ..summary import lazy_frame
 from ._buckets import coarsen, find_focus, freq_word
 from ._data import column_or_na, wall_clock, zone_label
 from ._layout import TEMPLATE, empty_figure, join_subtitle, time_axis, titled
+from ._lazy import lazy_focus
 
 _PHASE_WORDS = {"talk": "answered calls, started→ended", "call": "all calls, created→ended"}
 
 
 def concurrency(
-    df: pd.DataFrame, *, freq: str = "min", tz: str | None = None, phase: str = "talk"
+    df: Any, *, freq: str = "min", tz: str | None = None, phase: str = "talk"
 ) -> go.Figure:
     """Draw concurrent calls per ``freq`` bucket: the peak (line) and the Erlangs (area).
 
@@ -23,15 +27,26 @@ def concurrency(
     progress at one moment of the bucket, ``erlangs`` the mean number in progress (the
     traffic). Too fine a ``freq`` for the period shown is coarsened, and the title says so.
 
+    ``df`` may be a lazy frame (``ap.cache.scan()``, Polars, Spark, ...): the period shown is
+    found in the engine and the frame goes to :func:`apifonica_nb.concurrency` as it is.
+
     >>> concurrency(df, freq="15min", tz="Europe/Helsinki")  # doctest: +SKIP
     """
     title = "Concurrent calls"
-    start = column_or_na(df, "started" if phase == "talk" else "created")
-    if not start.notna().any():
-        return empty_figure(title, "No calls in progress to count")
-    wall = wall_clock(start.dropna(), tz)
-    focus = find_focus(wall)
-    span = (focus.end - focus.start) if focus else (wall.max() - wall.min())
+    name = "started" if phase == "talk" else "created"
+    lf = lazy_frame(df)
+    if lf is not None:  # the focus in the engine; the numbers from summary.concurrency
+        times, focus = lazy_focus(lf, name, tz)
+        if times.n == 0:
+            return empty_figure(title, "No calls in progress to count")
+        span = times.span
+    else:
+        start = column_or_na(df, name)
+        if not start.notna().any():
+            return empty_figure(title, "No calls in progress to count")
+        wall = wall_clock(start.dropna(), tz)
+        focus = find_focus(wall)
+        span = (focus.end - focus.start) if focus else (wall.max() - wall.min())
     used = coarsen(freq, span)
     if not _fixed(used):  # weeks and months have no fixed length to count Erlangs over
         used = "D"

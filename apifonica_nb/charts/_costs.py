@@ -3,27 +3,46 @@
 from __future__ import annotations
 
 import html
+from typing import Any
 
+import narwhals as nw
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..summary import UNKNOWN, group_codes
-from ._buckets import bucketed, freq_word, period_layout
+from ..summary import ensure_columns, group_codes, lazy_frame
+from ._buckets import Focus, bucketed, choose_freq, freq_word, period_layout
 from ._colors import DIRECTION_PATTERNS, channel_color
 from ._data import column_or_na, has_values, zone_label
 from ._layout import TEMPLATE, empty_figure, fmt_eur, join_subtitle, time_axis, titled
+from ._lazy import (
+    LazyTimes,
+    bucket_expr,
+    bucket_keys,
+    codes,
+    grouped,
+    label_expr,
+    label_order,
+    timed,
+)
+
+_BY_CHANNEL = "Cost by channel and direction"
 
 
-def cost_by_channel(df: pd.DataFrame) -> go.Figure:
+def cost_by_channel(df: Any) -> go.Figure:
     """Total ``cost_eur`` per channel, stacked by direction (hatched: outbound), totals labelled.
+
+    ``df`` may be a lazy frame (``ap.cache.scan()``, Polars, Spark, ...): the engine sums
+    per direction and channel.
 
     >>> cost_by_channel(df)  # doctest: +SKIP
     """
-    title = "Cost by channel and direction"
+    lf = lazy_frame(df)
+    if lf is not None:
+        return _lazy_cost_by_channel(lf)
     if not has_values(df, ["cost_eur"]):
-        return empty_figure(title, "No cost data")
+        return empty_figure(_BY_CHANNEL, "No cost data")
     cost = pd.to_numeric(df["cost_eur"], errors="coerce").astype("float64")
     priced = cost.notna().to_numpy()
     amounts = cost.to_numpy(na_value=np.nan)[priced]
@@ -37,6 +56,38 @@ def cost_by_channel(df: pd.DataFrame) -> go.Figure:
     calls = np.bincount(
         direction_idx * len(channels) + channel_idx, minlength=len(directions) * len(channels)
     ).reshape(len(directions), len(channels))
+    return _draw_by_channel(channels, directions, sums, calls)
+
+
+def _lazy_cost_by_channel(lf: nw.LazyFrame[Any]) -> go.Figure:
+    """The engine sums cost per direction and channel; only those sums come back."""
+    lf = ensure_columns(lf, ["cost_eur", "channel", "direction"])
+    priced = lf.filter(~nw.col("cost_eur").is_null())
+    keys = {"channel_": label_expr("channel"), "direction_": label_expr("direction")}
+    table = grouped(
+        priced, keys, nw.len().alias("calls"), nw.col("cost_eur").cast(nw.Float64()).sum()
+    )
+    if table.empty:
+        return empty_figure(_BY_CHANNEL, "No cost data")
+    channels = label_order("channel", table["channel_"])
+    directions = label_order("direction", table["direction_"])
+    cells = codes(directions, table["direction_"]) * len(channels)
+    cells += codes(channels, table["channel_"])
+    size = len(directions) * len(channels)
+    weights = table["cost_eur"].to_numpy(dtype=np.float64)
+    sums = np.bincount(cells, weights=weights, minlength=size)
+    calls = np.bincount(cells, weights=table["calls"].to_numpy(dtype=np.float64), minlength=size)
+    shape = (len(directions), len(channels))
+    return _draw_by_channel(
+        channels, directions, sums.reshape(shape), calls.astype(np.int64).reshape(shape)
+    )
+
+
+def _draw_by_channel(
+    channels: list[str], directions: list[str], sums: np.ndarray, calls: np.ndarray
+) -> go.Figure:
+    """Draw the cost ``sums`` and priced ``calls`` per (direction, channel) cell."""
+    title = _BY_CHANNEL
     fig = go.Figure()
     for k, direction in enumerate(directions):
         pattern = {
@@ -77,7 +128,7 @@ def cost_by_channel(df: pd.DataFrame) -> go.Figure:
     totals = sums.sum(axis=0)
     fig.update_layout(
         title=titled(
-            title, f"total {fmt_eur(float(totals.sum()))} over {int(priced.sum()):,} priced calls"
+            title, f"total {fmt_eur(float(totals.sum()))} over {int(calls.sum()):,} priced calls"
         ),
         template=TEMPLATE,
         barmode="stack",
@@ -101,30 +152,74 @@ def cost_by_channel(df: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def cost_over_time(
-    df: pd.DataFrame, *, freq: str | None = None, tz: str | None = None
-) -> go.Figure:
+_OVER_TIME = "Cost over time by channel"
+
+
+def cost_over_time(df: Any, *, freq: str | None = None, tz: str | None = None) -> go.Figure:
     """Draw cost per time bucket (by ``created``) per channel, plus the cumulative total.
 
     Without ``freq`` the bucket follows the span shown (hours for a day, days for a month,
     weeks for a year), as :func:`status_counts` does.
 
+    ``df`` may be a lazy frame (``ap.cache.scan()``, Polars, Spark, ...): the engine sums
+    per channel and bucket.
+
     >>> cost_over_time(df, freq="W")  # doctest: +SKIP
     """
-    title = "Cost over time by channel"
+    lf = lazy_frame(df)
+    if lf is not None:
+        return _lazy_cost_over_time(lf, freq=freq, tz=tz)
     if not has_values(df, ["cost_eur", "created"]):
-        return empty_figure(title, "No cost data")
+        return empty_figure(_OVER_TIME, "No cost data")
     cost = pd.to_numeric(df["cost_eur"], errors="coerce").astype("float64")
     keep = (cost.notna() & df["created"].notna()).to_numpy()
     priced = df.loc[keep]
     if priced.empty:
-        return empty_figure(title, "No cost data")
+        return empty_figure(_OVER_TIME, "No cost data")
     buckets, used, note, focus = bucketed(priced["created"], freq, tz)
     labels, idx = group_codes(column_or_na(priced, "channel"))
     amounts = cost.loc[keep]
     starts = buckets.to_numpy()
     per_channel = amounts.groupby([idx, starts]).sum()
     totals = amounts.groupby(starts).sum()  # sorted by bucket
+    return _draw_over_time(labels, per_channel, totals, used=used, note=note, focus=focus, tz=tz)
+
+
+def _lazy_cost_over_time(lf: nw.LazyFrame[Any], *, freq: str | None, tz: str | None) -> go.Figure:
+    """The engine sums cost per channel and bucket; only those sums come back."""
+    priced = timed(lf, "created", "cost_eur", "channel").filter(~nw.col("cost_eur").is_null())
+    times = LazyTimes(priced, tz)
+    if times.n == 0:
+        return empty_figure(_OVER_TIME, "No cost data")
+    used, note = choose_freq(freq, times.span)
+    keys = {
+        "label": label_expr("channel"),
+        "key": bucket_expr(times.wall, used),
+        "outside": times.outside_expr(),
+    }
+    table = grouped(
+        priced, keys, nw.len().alias("calls"), nw.col("cost_eur").cast(nw.Float64()).sum()
+    )
+    focus = times.with_outside(int(table.loc[table["outside"].astype(bool), "calls"].sum()))
+    labels = label_order("channel", table["label"])
+    amounts = pd.Series(table["cost_eur"].to_numpy(dtype=np.float64))
+    starts = bucket_keys(table["key"], used).to_numpy()
+    per_channel = amounts.groupby([codes(labels, table["label"]), starts]).sum()
+    totals = amounts.groupby(starts).sum()
+    return _draw_over_time(labels, per_channel, totals, used=used, note=note, focus=focus, tz=tz)
+
+
+def _draw_over_time(
+    labels: list[str],
+    per_channel: pd.Series,
+    totals: pd.Series,
+    *,
+    used: str,
+    note: str,
+    focus: Focus | None,
+    tz: str | None,
+) -> go.Figure:
+    """Draw cost per (channel index, bucket start) and the cumulative of ``totals``."""
     word = freq_word(used)
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     for k, channel in enumerate(labels):
@@ -174,85 +269,4 @@ def cost_over_time(
         showgrid=False,
         tickmode="auto",
     )
-    return fig
-
-
-def cost_by_destination(df: pd.DataFrame, *, top: int = 10) -> go.Figure:
-    """Draw cost and billed minutes per destination country: the ``top`` by cost, then "other".
-
-    Minutes are billed minutes (``duration`` / 60). Calls without a country are shown as
-    "unknown"; bars are stacked by channel.
-
-    >>> cost_by_destination(df, top=5)  # doctest: +SKIP
-    """
-    if top < 1:
-        raise ValueError(f"top must be at least 1, not {top}")
-    title = "Cost and billed minutes by destination country"
-    if not (has_values(df, ["cost_eur"]) or has_values(df, ["duration"])):
-        return empty_figure(title, "No cost data")
-    cost = pd.to_numeric(column_or_na(df, "cost_eur"), errors="coerce").astype("float64")
-    minutes = pd.to_numeric(column_or_na(df, "duration"), errors="coerce").astype("float64") / 60
-    country = column_or_na(df, "destination_country").astype("str")
-    ranking = (
-        pd.DataFrame({"country": country, "cost": cost, "minutes": minutes})
-        .groupby("country", dropna=True)[["cost", "minutes"]]
-        .sum()
-        .sort_values(["cost", "minutes"], ascending=False)
-    )
-    named = list(ranking.index[:top])
-    # Countries past the top N fold into "other"; NA countries stay apart as "unknown".
-    label = country.where(country.isin(named), "other").where(country.notna(), UNKNOWN)
-    order = [*named, *(["other"] if len(ranking) > top else []), UNKNOWN]
-    channels, channel_idx = group_codes(column_or_na(df, "channel"))
-    table = (
-        pd.DataFrame({"country": label, "channel": channel_idx, "cost": cost, "minutes": minutes})
-        .groupby(["country", "channel"])[["cost", "minutes"]]
-        .sum()
-    )
-    # Drop groups with nothing to draw (e.g. "unknown" when those calls have no cost).
-    drawn = table.groupby(level="country").sum().abs().sum(axis=1)
-    order = [c for c in order if drawn.get(c, 0) > 0]
-    if not order:
-        return empty_figure(title, "No cost data")
-    fig = make_subplots(
-        rows=1,
-        cols=2,
-        shared_yaxes=True,
-        horizontal_spacing=0.04,
-        subplot_titles=("cost (EUR)", "billed minutes (duration ÷ 60)"),
-    )
-    for k, channel in enumerate(channels):
-        mine = table.xs(k, level="channel").reindex(order, fill_value=0.0)
-        for col, (measure, unit) in enumerate((("cost", "EUR"), ("minutes", "min")), start=1):
-            fig.add_trace(
-                go.Bar(
-                    name=channel,
-                    legendgroup=channel,
-                    showlegend=col == 1,
-                    orientation="h",
-                    y=order,
-                    x=mine[measure].to_numpy(),
-                    marker={"color": channel_color(channel), "line": {"width": 0}},
-                    hovertemplate=(
-                        f"{html.escape(channel)}: %{{x:,.2f}} {unit}<extra>%{{y}}</extra>"
-                    ),
-                    meta={"measure": measure},
-                ),
-                row=1,
-                col=col,
-            )
-    fig.update_layout(
-        title=titled(
-            title,
-            f"top {top} countries by cost, the rest as “other”; total "
-            f"{fmt_eur(float(cost.sum()))}, {float(minutes.sum()):,.1f} billed minutes",
-        ),
-        template=TEMPLATE,
-        barmode="stack",
-        legend={"title": "channel", "traceorder": "normal"},
-        height=max(420, 28 * len(order) + 200),
-    )
-    fig.update_yaxes(autorange="reversed", title_text="destination country (ISO)", row=1, col=1)
-    fig.update_xaxes(title_text="EUR", row=1, col=1)
-    fig.update_xaxes(title_text="minutes", row=1, col=2)
     return fig

@@ -2,19 +2,41 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import plotly.graph_objects as go
 
+from ..errors import InvalidRequestError
+from ..summary import lazy_frame
 from ._colors import STATUS_COLORS, status_color
 from ._data import MS, column_or_na, escape_text, wall_clock, zone_label
 from ._layout import TEMPLATE, empty_figure, titled
+from ._lazy import collect_rows
 
 __all__ = ["call_legs"]
 
 _SETUP_COLOR = STATUS_COLORS["ringing"]
 
 
-def call_legs(family: pd.DataFrame, *, tz: str | None = None) -> go.Figure:
+#: A lazy frame is collected only when it is this small (a call and its legs).
+MAX_LEGS = 1_000
+
+
+def _collect_family(family: Any) -> pd.DataFrame:
+    lf = lazy_frame(family)
+    assert lf is not None
+    rows = collect_rows(lf, MAX_LEGS + 1)
+    if len(rows) > MAX_LEGS:
+        raise InvalidRequestError(
+            f"call_legs draws one call's legs, but this lazy frame has more than {MAX_LEGS:,} "
+            "rows; pass ap.call_family(call_sid, client=client), or filter the frame to one "
+            "family (e.g. by parent_call_sid) first"
+        )
+    return rows
+
+
+def call_legs(family: Any, *, tz: str | None = None) -> go.Figure:
     """Draw each leg of a call family (:func:`apifonica_nb.call_family`) as one bar on a time axis.
 
     A leg's bar has its **setup** (created -> started, or -> ended when never answered) in the
@@ -23,9 +45,14 @@ def call_legs(family: pd.DataFrame, *, tz: str | None = None) -> go.Figure:
     The parent comes first; the asked call is marked with ``◀``. ``tz`` shows wall-clock time
     in that zone. Any call frame works (a leg without ``role`` is shown by its SID only).
 
+    A lazy frame is collected when it holds at most 1,000 rows (a family); a larger one is
+    refused with :class:`~apifonica_nb.errors.InvalidRequestError`.
+
     >>> ap.charts.call_legs(ap.call_family("cal…", client=client))  # doctest: +SKIP
     """
     title = "Legs of the call"
+    if lazy_frame(family) is not None:
+        family = _collect_family(family)
     created = column_or_na(family, "created")
     if not len(family) or not created.notna().any():
         return empty_figure(title, "No legs with a creation time to draw")

@@ -9,13 +9,15 @@ a month would be bars thinner than a pixel, so then it counts calls in progress 
 from __future__ import annotations
 
 import html
+from typing import Any, cast
 
+import narwhals as nw
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from ..summary import concurrency, group_codes
-from ._buckets import find_focus
+from ..summary import concurrency, ensure_columns, group_codes, lazy_frame
+from ._buckets import Focus, find_focus
 from ._colors import status_color
 from ._data import (
     MS,
@@ -27,6 +29,8 @@ from ._data import (
     zone_label,
 )
 from ._layout import TEMPLATE, empty_figure, fmt_eur, join_subtitle, time_axis, titled
+from ._lazy import collect_rows
+from ._timeline_lazy import LAZY_ROWS, timeline_stats
 
 # The aggregated timeline aims for about this many buckets over the period shown.
 _TIMELINE_BUCKETS = 500
@@ -40,7 +44,7 @@ _NICE_SECONDS = (
 )
 
 
-def status_timeline(df: pd.DataFrame, *, tz: str | None = None, max_calls: int = 2000) -> go.Figure:
+def status_timeline(df: Any, *, tz: str | None = None, max_calls: int = 2000) -> go.Figure:
     """Draw one row per call along time: setup (created→started) and talk (started→ended).
 
     Bars are coloured by the call's status; the setup phase is a thin pale bar, the talk phase
@@ -50,9 +54,17 @@ def status_timeline(df: pd.DataFrame, *, tz: str | None = None, max_calls: int =
     when a typical call would be a bar under two pixels long over the period shown, the chart
     counts calls in progress per time bucket instead, stacked by status (said in the title).
 
+    ``df`` may be a lazy frame (``ap.cache.scan()``, Polars, Spark, ...): up to ``max_calls``
+    rows (never more than 10,000) are collected and drawn as above; beyond that the engine
+    counts and :func:`apifonica_nb.concurrency` (in the engine too) gives the aggregated view.
+    Ties in ``created`` keep the engine's row order.
+
     >>> status_timeline(df, tz="Europe/Berlin")  # doctest: +SKIP
     """
     title = "Call status timeline"
+    lf = lazy_frame(df)
+    if lf is not None:
+        return _lazy_timeline(lf, tz=tz, max_calls=max_calls)
     if not has_values(df, ["created"]):
         return empty_figure(title, "No calls to show")
     calls = df.loc[column_or_na(df, "created").notna()]
@@ -74,6 +86,22 @@ def status_timeline(df: pd.DataFrame, *, tz: str | None = None, max_calls: int =
         )
         return _timeline_aggregated(calls, tz=tz, why=why)
     return _timeline_gantt(calls, tz=tz)
+
+
+def _lazy_timeline(lf: nw.LazyFrame[Any], *, tz: str | None, max_calls: int) -> go.Figure:
+    """Draw a few calls from their rows, many from the engine's aggregates."""
+    lf = ensure_columns(lf, ["created"])
+    dated = lf.filter(~nw.col("created").is_null())
+    cap = min(max_calls, LAZY_ROWS)
+    few = collect_rows(dated, cap + 1)
+    if len(few) <= cap:  # all of them: the pandas code decides and draws
+        return status_timeline(few, tz=tz, max_calls=max_calls)
+    stats = timeline_stats(dated)
+    limit = f"max_calls={max_calls:,}" if cap == max_calls else f"{LAZY_ROWS:,} (lazy frames)"
+    why = f"{stats.calls:,} calls exceed {limit}: one row per call would be unreadable"
+    width = _nice_bucket_seconds(max(stats.span.total_seconds(), 1.0))
+    counts = concurrency(cast(Any, dated), freq=f"{width}s", by="status", tz=tz, phase="call")
+    return _draw_aggregated(counts, stats.labels, width=width, why=why, focus=stats.focus, tz=tz)
 
 
 def _call_ends(calls: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series, pd.Series]:
@@ -261,6 +289,19 @@ def _timeline_aggregated(calls: pd.DataFrame, *, tz: str | None, why: str) -> go
     width = _nice_bucket_seconds(max(span, 1.0))
     counts = concurrency(calls, freq=f"{width}s", by="status", tz=tz, phase="call")
     status_labels, _idx = group_codes(column_or_na(calls, "status"))
+    return _draw_aggregated(counts, status_labels, width=width, why=why, focus=focus, tz=tz)
+
+
+def _draw_aggregated(
+    counts: pd.DataFrame,
+    status_labels: list[str],
+    *,
+    width: int,
+    why: str,
+    focus: Focus | None,
+    tz: str | None,
+) -> go.Figure:
+    """Draw calls in progress per ``width``-second bucket (a concurrency table), by status."""
     fig = go.Figure()
     for status in status_labels:
         mine = counts.loc[counts["status"] == status]

@@ -12,6 +12,15 @@ explorer's summary line and ``apifonica-nb summary`` can never disagree::
     summary.concurrency(df, freq="h")  # calls in progress, peak, Erlangs (ap.concurrency)
     summary.cost_anomalies(df)        # spend far above its own baseline (ap.cost_anomalies)
 
+Each function takes a pandas call frame **or a lazy frame** (``ap.cache.scan()``'s DuckDB
+relation, a Polars ``LazyFrame``/``DataFrame``, a PySpark ``DataFrame``, a Dask frame): the
+aggregation then runs inside that engine (narwhals expressions, one query per function, two
+with a ``tz=`` that changes its UTC offset) and only aggregates come back, a few rows per group
+and time bucket, never one per call. The same pandas code finishes both paths, so the tables
+are the same: same rows, order, labels and dtypes (undocumented statuses, which an engine sees
+as plain text, are ordered alphabetically after the documented ones). Engine timestamps with
+a zone must be read in UTC; ``tz=`` uses pandas' own time-zone database on every engine.
+
 Everything is vectorised and NA-safe: a missing value counts as nothing (no cost, no
 minutes), a missing label is grouped as :data:`UNKNOWN`, a missing column is all missing, and
 an empty frame gives zero totals and an empty table, never an exception.
@@ -20,7 +29,9 @@ One module per concept: ``_outcomes`` (how statuses map onto answered, busy, no 
 network failure and in progress), ``_totals`` (:func:`totals`, :func:`by_column`), ``_kpis``
 (and ``_display``: :func:`kpi_table`), ``_concurrency``, ``_anomalies``, over ``_frame``
 (reading columns), ``_lazy`` (frames of other engines, through narwhals) and ``_groups``
-(grouping by columns and time buckets).
+(grouping by columns and time buckets). The engines' side: ``_engine`` (integer times, wall
+clocks, outcome flags, typed keys) and the reductions ``_kpis_lazy``, ``_concurrency_lazy``
+and ``_lazy_cells`` (the spend per group and bucket of the anomaly baseline).
 """
 
 from __future__ import annotations

@@ -20,13 +20,16 @@ called), otherwise ``"spike"``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..errors import InvalidRequestError
 from ._frame import column, numbers
-from ._groups import bucket_starts, check_by, check_freq, check_tz, grouping, localize
+from ._groups import Grouping, bucket_starts, check_by, check_freq, check_tz, grouping, localize
+from ._lazy import lazy_frame
+from ._lazy_cells import lazy_cells
 
 _ROBUST_SD = 1.4826  # MAD x this estimates a normal distribution's standard deviation
 _MAX_CELLS = 50_000_000
@@ -43,7 +46,7 @@ _ANOMALY = ("kind", "observed_eur", "expected_eur", "excess_eur", "score", "call
 
 
 def cost_baseline(
-    df: pd.DataFrame,
+    df: Any,
     *,
     by: str | Sequence[str] = "destination_country",
     freq: str = "D",
@@ -59,7 +62,9 @@ def cost_baseline(
     (buckets without calls spend 0): ``calls``, ``spend_eur``, ``expected_eur``,
     ``scale_eur``, ``score``, ``flagged`` and ``kind`` (see the module docstring; the score
     is NA where fewer than ``min_history`` buckets precede). :func:`cost_anomalies` keeps the
-    flagged rows; ``ap.charts.cost_anomalies`` draws this table.
+    flagged rows; ``ap.charts.cost_anomalies`` draws this table. ``df`` may be a lazy frame:
+    the spend per group and bucket is summed in its engine (one query) and the same table
+    comes back.
 
     >>> cost_baseline(df, freq="D").query("flagged")  # doctest: +SKIP
     """
@@ -74,15 +79,38 @@ def cost_baseline(
     for name, number in (("threshold", threshold), ("min_excess_eur", min_excess_eur)):
         if not isinstance(number, (int, float)) or not number > 0:
             raise InvalidRequestError(f"{name} must be a positive number, not {number!r}")
-    cost = numbers(df, "cost_eur")
-    priced = (~np.isnan(cost)) & column(df, "created").notna().to_numpy()
-    frame = df.loc[priced]
-    groups = grouping(frame, names, None, None)
-    if not len(frame):
+    lf = lazy_frame(df)
+    if lf is not None:
+        groups, wall, cost, calls = lazy_cells(lf, names, freq, tz)
+    else:
+        cost = numbers(df, "cost_eur")
+        priced = (~np.isnan(cost)) & column(df, "created").notna().to_numpy()
+        frame = df.loc[priced]
+        groups = grouping(frame, names, None, None)
+        wall = np.zeros(0, dtype="datetime64[us]")
+        if len(frame):
+            wall = bucket_starts(frame["created"], freq, tz).to_numpy()
+        cost, calls = cost[priced], np.ones(len(frame))
+    if not len(cost):
         return _empty(names, tz)
-    wall = bucket_starts(frame["created"], freq, tz)
-    buckets = _all_buckets(wall.min(), wall.max(), freq)
-    b = np.searchsorted(buckets.to_numpy(), wall.to_numpy())
+    settings = (window, min_history, float(threshold), float(min_excess_eur))
+    return _table(groups, wall, cost, calls, freq, tz, settings)
+
+
+def _table(
+    groups: Grouping,
+    wall: np.ndarray,
+    cost: np.ndarray,
+    calls_: np.ndarray,
+    freq: str,
+    tz: str | None,
+    settings: tuple[int, int, float, float],
+) -> pd.DataFrame:
+    """The baseline table from rows labelled by ``groups``, with their bucket (``wall``), spend
+    and calls: a frame's priced calls, or the (group, bucket) sums an engine made."""
+    window, min_history, threshold, min_excess_eur = settings
+    buckets = _all_buckets(pd.Timestamp(wall.min()), pd.Timestamp(wall.max()), freq)
+    b = np.searchsorted(buckets.to_numpy(), wall)
     n_groups, n_buckets = groups.size, len(buckets)
     if n_groups * n_buckets * (window + 1) > _MAX_CELLS:
         raise InvalidRequestError(
@@ -90,10 +118,11 @@ def cost_baseline(
             "freq or fewer groups"
         )
     cell = groups.row * n_buckets + b
-    spend = np.bincount(cell, weights=cost[priced], minlength=n_groups * n_buckets)
-    spend = spend.reshape(n_groups, n_buckets)
-    calls = np.bincount(cell, minlength=n_groups * n_buckets).reshape(n_groups, n_buckets)
-    scores = _score(spend, window, min_history, float(threshold), float(min_excess_eur))
+    spend = np.bincount(cell, weights=cost, minlength=n_groups * n_buckets)
+    spend = spend.reshape(n_groups, n_buckets).astype(np.float64)
+    calls = np.bincount(cell, weights=calls_, minlength=n_groups * n_buckets)
+    calls = np.rint(calls).astype(np.int64).reshape(n_groups, n_buckets)
+    scores = _score(spend, window, min_history, threshold, min_excess_eur)
     expected, scale, score = scores
     excess = spend - expected
     flagged = (score >= threshold) & (excess >= min_excess_eur)
@@ -110,12 +139,12 @@ def cost_baseline(
     table["flagged"] = flagged.ravel()
     table["kind"] = pd.array(kind.ravel(), dtype="str")
     table.loc[~table["flagged"], "kind"] = pd.NA
-    table.attrs.update(freq=freq, window=window, threshold=float(threshold))
+    table.attrs.update(freq=freq, window=window, threshold=threshold)
     return table
 
 
 def cost_anomalies(
-    df: pd.DataFrame,
+    df: Any,
     *,
     by: str | Sequence[str] = "destination_country",
     freq: str = "D",
@@ -131,7 +160,8 @@ def cost_anomalies(
     (``"spike"``, or ``"new"`` for a group with no earlier spend), ``observed_eur``,
     ``expected_eur`` (the trailing median), ``excess_eur`` (their difference), ``score``
     (the excess in robust standard deviations) and ``calls``; the largest excess first.
-    How the baseline is made is in :func:`cost_baseline`. A frame without priced calls gives
+    How the baseline is made is in :func:`cost_baseline` (``df`` may be a lazy frame, as
+    there). A frame without priced calls gives
     an empty table with these columns.
 
     >>> cost_anomalies(df)  # one night of calls to a premium destination  # doctest: +SKIP

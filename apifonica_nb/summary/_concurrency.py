@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..errors import InvalidRequestError
+from ._concurrency_lazy import lazy_concurrency
 from ._frame import epoch_seconds
 from ._groups import check_by, check_freq, check_tz, grouping
+from ._lazy import lazy_frame
 
 #: The phases a call can be counted over: start column, end column.
 PHASES = {"talk": "started", "call": "created"}
@@ -34,7 +37,7 @@ _COLUMNS = {"calls": "int64", "peak": "int64", "erlangs": "float64"}
 
 
 def concurrency(
-    df: pd.DataFrame,
+    df: Any,
     *,
     freq: str = "min",
     by: str | Sequence[str] | None = None,
@@ -49,7 +52,9 @@ def concurrency(
     and bucket in which a call is in progress, with the bucket's start as ``period`` (in
     ``tz``, UTC by default); ``freq`` must be a fixed length ("s", "min", "15min", "h", "D").
     Calls with no interval to count (never answered, for the talk phase; times missing or
-    running backwards) are left out, and ``attrs["left_out"]`` says how many.
+    running backwards) are left out, and ``attrs["left_out"]`` says how many. ``df`` may be
+    a lazy frame: starts and ends are aggregated per bucket in its engine (the peak from a
+    running sum over instants that stays in the engine) and the same table comes back.
 
     >>> concurrency(df, freq="h")["peak"].max()  # doctest: +SKIP
     """
@@ -64,6 +69,9 @@ def concurrency(
         raise InvalidRequestError(
             f"concurrency needs a fixed-length freq such as 'min', 'h' or 'D', not {freq!r}"
         ) from e
+    lf = lazy_frame(df)
+    if lf is not None:
+        return _lazy(lf, names, freq, tz, phase, width)
     start = epoch_seconds(df, PHASES[phase])
     end = epoch_seconds(df, "ended")
     end = np.where(np.isnan(end), epoch_seconds(df, "updated"), end)
@@ -93,6 +101,43 @@ def concurrency(
             f"concurrency: none of the {len(df):,} calls has a {phase} interval to count "
             f"('{PHASES[phase]}' to 'ended')",
             stacklevel=2,
+        )
+    return result
+
+
+def _lazy(
+    lf: Any, names: list[str], freq: str, tz: str | None, phase: str, width: float
+) -> pd.DataFrame:
+    """:func:`concurrency` of a lazy frame: per-bucket aggregates from its engine, one query
+    (two with a ``tz`` whose offsets place the bucket edges differently)."""
+    step = int(pd.tseries.frequencies.to_offset(freq).nanos // 1000)
+    parts, left_out, total, n_buckets = lazy_concurrency(lf, names, PHASES[phase], step, tz)
+    if n_buckets > _MAX_BUCKETS:
+        raise InvalidRequestError(
+            f"concurrency would give {n_buckets:,} buckets; use a coarser freq"
+        )
+    frames = []
+    for labels, starts, columns in parts:
+        part = pd.DataFrame(
+            {
+                "calls": columns["calls"],
+                "peak": columns["peak"],
+                "erlangs": np.maximum(columns["busy_us"] / 1e6, 0.0) / width,
+            }
+        )
+        for name in names:
+            part.insert(len(part.columns) - 3, name, labels[name])
+        part.insert(len(names), "period", _times(starts / 1e6, tz))
+        frames.append(part)
+    result = pd.concat(frames, ignore_index=True) if frames else _empty(names, tz)
+    for name in names:
+        result[name] = result[name].astype("str")
+    result.attrs.update(left_out=left_out, phase=phase, bucket_seconds=width)
+    if total and total == left_out:
+        warnings.warn(
+            f"concurrency: none of the {total:,} calls has a {phase} interval to count "
+            f"('{PHASES[phase]}' to 'ended')",
+            stacklevel=3,
         )
     return result
 

@@ -6,6 +6,7 @@ The CLI prints it; the report and the explorer can show the same text.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -27,10 +28,11 @@ _FORMATS: dict[str, Callable[[float], str]] = {
 
 
 def kpi_table(
-    df: pd.DataFrame, *, by: str | Sequence[str] | None = "channel", total: bool = True
+    df: Any, *, by: str | Sequence[str] | None = "channel", total: bool = True
 ) -> pd.DataFrame:
     """Return :func:`kpis` of ``df`` by ``by`` as text: one row per measure, one column per
     group (and an ``all`` column with ``total=True``); a ratio without attempts reads "–".
+    ``df`` may be a lazy frame, as for :func:`kpis` (two queries: by group, and in all).
 
     >>> print(kpi_table(df, by="channel").to_string())  # doctest: +SKIP
     """

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,24 +18,29 @@ import pandas as pd
 from ..errors import InvalidRequestError
 from ..frame import CALL_DTYPES
 from ._frame import column, dense_codes, group_codes, utc
+from ._lazy import lazy_frame
 
 # Period aliases for calendar frequencies that cannot be floored.
 _PERIOD_ALIASES = {"ME": "M", "MS": "M", "QE": "Q", "QS": "Q", "YE": "Y", "YS": "Y"}
 _PROBE = pd.Series(pd.to_datetime(["2026-10-05 10:03:00"]))
 
 
-def check_by(df: pd.DataFrame, by: str | Sequence[str] | None) -> list[str]:
-    """Return ``by`` as a list of column names, refusing names that are no call column."""
+def check_by(df: Any, by: str | Sequence[str] | None) -> list[str]:
+    """Return ``by`` as a list of column names, refusing names that are no call column.
+
+    ``df`` is a pandas frame or a lazy one (anything :func:`~._lazy.lazy_frame` takes)."""
+    lf = lazy_frame(df)
+    columns = list(df.columns) if lf is None else lf.collect_schema().names()
     if by is None:
         return []
     names = [by] if isinstance(by, str) else by
     if not isinstance(names, Sequence) or not all(isinstance(n, str) for n in names):
         raise InvalidRequestError(f"by must be a column name or a list of them, not {by!r}")
-    unknown = [n for n in names if n not in df.columns and n not in CALL_DTYPES]
+    unknown = [n for n in names if n not in columns and n not in CALL_DTYPES]
     if unknown:
         raise InvalidRequestError(
             f"by names {unknown} but the frame has no such column; use one of "
-            f"{sorted(set(df.columns) | set(CALL_DTYPES))}"
+            f"{sorted(set(columns) | set(CALL_DTYPES))}"
         )
     return list(dict.fromkeys(names))
 
@@ -109,25 +115,43 @@ class Grouping:
 
 def grouping(df: pd.DataFrame, names: list[str], freq: str | None, tz: str | None) -> Grouping:
     """Group the rows of ``df`` by the columns ``names`` and, with ``freq``, time buckets."""
-    parts = [group_codes(column(df, name)) for name in names]
-    keep = np.ones(len(df), dtype=bool)
-    bucket_labels: np.ndarray | None = None
+    starts: np.ndarray | None = None
     if freq is not None:
         created = column(df, "created")
         keep = created.notna().to_numpy()
-        starts = np.zeros(len(df), dtype=np.int64)
+        starts = np.full(len(df), np.datetime64("NaT"), dtype="datetime64[us]")
         if keep.any():
-            starts[keep] = bucket_starts(created[keep], freq, tz).to_numpy().astype(np.int64)
-        bucket_codes = np.zeros(len(df), dtype=np.int64)
-        bucket_labels, bucket_codes[keep] = _bucket_codes(starts[keep], freq)
+            starts[keep] = bucket_starts(created[keep], freq, tz).to_numpy()
+    columns = [column(df, name) for name in names]
+    return group_rows(len(df), columns, names, starts, freq, tz)
+
+
+def group_rows(
+    size: int,
+    parts_: list[pd.Series],
+    names: list[str],
+    starts: np.ndarray | None,
+    freq: str | None,
+    tz: str | None,
+) -> Grouping:
+    """Group ``size`` rows by the label columns ``parts_`` (named ``names``) and, unless
+    None, their bucket ``starts`` (naive wall clock in ``tz``, NaT: left out). The rows are a
+    frame's calls, or the groups an engine made (then each becomes one group)."""
+    parts = [group_codes(part) for part in parts_]
+    keep = np.ones(size, dtype=bool)
+    bucket_labels: np.ndarray | None = None
+    if starts is not None and freq is not None:
+        keep = ~np.isnat(starts)
+        bucket_codes = np.zeros(size, dtype=np.int64)
+        bucket_labels, bucket_codes[keep] = _bucket_codes(starts[keep].astype(np.int64), freq)
         parts.append((["" for _ in range(len(bucket_labels))], bucket_codes))
-    combined = np.zeros(len(df), dtype=np.int64)
+    combined = np.zeros(size, dtype=np.int64)
     width = 1
     for labels, codes in parts:
         combined = combined * max(len(labels), 1) + codes
         width *= max(len(labels), 1)
     present, inverse = dense_codes(combined[keep], width)
-    row = np.full(len(df), -1, dtype=np.int64)
+    row = np.full(size, -1, dtype=np.int64)
     row[keep] = inverse
     # Decompose the combined codes back into each part's label.
     columns: dict[str, object] = {}

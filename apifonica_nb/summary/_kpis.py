@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,6 +34,8 @@ import pandas as pd
 from ..errors import InvalidRequestError
 from ._frame import numbers
 from ._groups import Grouping, check_by, check_freq, check_tz, grouping
+from ._kpis_lazy import lazy_measures
+from ._lazy import lazy_frame
 from ._outcomes import FINAL_OUTCOMES, OUTCOMES, outcome_codes
 
 #: The measure columns of :func:`kpis`, in order, with their dtypes.
@@ -59,7 +62,7 @@ KPI_COLUMNS: dict[str, str] = {
 
 
 def kpis(
-    df: pd.DataFrame,
+    df: Any,
     *,
     by: str | Sequence[str] | None = None,
     freq: str | None = None,
@@ -74,7 +77,9 @@ def kpis(
     whole frame. The measures are defined in this module's docstring and the README; calls in
     progress are counted (``in_progress``) and left out of every ratio. An empty frame gives an
     empty table with the same columns; calls without ``created`` are left out of a bucketed
-    table, with a warning.
+    table, with a warning. ``df`` may be a lazy frame (``ap.cache.scan()``, Polars, Spark,
+    ...): the sums and the time-to-answer quantiles run in its engine, one query, and the
+    same table comes back.
 
     >>> kpis(df, by="destination_country", freq="D")  # doctest: +SKIP
     """
@@ -86,14 +91,19 @@ def kpis(
         raise InvalidRequestError(
             f"short_seconds must be a number of seconds >= 0, not {short_seconds!r}"
         )
-    groups = grouping(df, names, freq, tz)
+    lf = lazy_frame(df)
+    if lf is not None:
+        groups, parts = lazy_measures(lf, names, freq, tz, float(short_seconds))
+        table = finish(*parts)
+    else:
+        groups = grouping(df, names, freq, tz)
+        table = _measures(df, groups, float(short_seconds))
     if groups.left_out:
         warnings.warn(
             f"kpis: {groups.left_out:,} calls have no 'created' time and are left out of the "
             "per-period rows (group without freq= to count them)",
             stacklevel=2,
         )
-    table = _measures(df, groups, float(short_seconds))
     return pd.concat([groups.keys, table], axis=1)
 
 
@@ -104,7 +114,23 @@ def _ratio(top: np.ndarray, bottom: np.ndarray) -> pd.api.extensions.ExtensionAr
     return out
 
 
+#: The per-group sums every KPI is made of (:func:`_finish`), besides the outcome counts.
+SUMS = (
+    "talk_answered",  # talk seconds of the answered calls
+    "talk_answered_n",  # answered calls with a talk time
+    "billed_answered",
+    "billed_answered_n",
+    "short_calls",
+    "talk",
+    "billed",
+    "cost",
+    "attempt_cost",
+    "attempt_billed",
+)
+
+
 def _measures(df: pd.DataFrame, groups: Grouping, short_seconds: float) -> pd.DataFrame:
+    """The per-group sums of a pandas frame (one pass of ``np.bincount`` each), finished."""
     size = groups.size
     inside = groups.row >= 0
     row = groups.row[inside]
@@ -130,34 +156,57 @@ def _measures(df: pd.DataFrame, groups: Grouping, short_seconds: float) -> pd.Da
     answered = outcome == OUTCOMES.index("answered")
     # Every outcome count of every group in one pass: a (group, outcome) table.
     table = np.bincount(row * len(OUTCOMES) + outcome, minlength=size * len(OUTCOMES))
-    table = table.reshape(size, len(OUTCOMES)).astype(np.int64)
+    sums = {
+        "talk_answered": total(talk0, answered),
+        "talk_answered_n": known(talk, answered),
+        "billed_answered": total(billed0, answered),
+        "billed_answered_n": known(billed, answered),
+        "short_calls": count(answered & (talk < short_seconds)),
+        "talk": total(talk0),
+        "billed": total(billed0),
+        "cost": total(cost0),
+        "attempt_cost": total(cost0, attempt),
+        "attempt_billed": total(billed0, attempt),
+    }
+    outcomes = table.reshape(size, len(OUTCOMES)).astype(np.int64)
+    return finish(outcomes, sums, _quantiles(setup, row, answered, size))
+
+
+def finish(
+    outcomes: np.ndarray,
+    sums: dict[str, np.ndarray],
+    quantiles: tuple[pd.api.extensions.ExtensionArray, pd.api.extensions.ExtensionArray],
+) -> pd.DataFrame:
+    """The KPI columns from per-group sums: ``outcomes`` (groups x :data:`OUTCOMES` counts),
+    ``sums`` (:data:`SUMS`) and the time-to-answer median and 90th percentile. Shared by the
+    pandas path and the engines' (whose sums come from the engine)."""
+    size = len(outcomes)
     out: dict[str, object] = {
-        "calls": table.sum(axis=1),
-        "in_progress": table[:, OUTCOMES.index("in_progress")],
-        "unclassified": table[:, OUTCOMES.index("unclassified")],
-        "attempts": table[:, :FINAL_OUTCOMES].sum(axis=1),
+        "calls": outcomes.sum(axis=1),
+        "in_progress": outcomes[:, OUTCOMES.index("in_progress")],
+        "unclassified": outcomes[:, OUTCOMES.index("unclassified")],
+        "attempts": outcomes[:, :FINAL_OUTCOMES].sum(axis=1),
     }
     for k, name in enumerate(OUTCOMES[:FINAL_OUTCOMES]):
-        out[name] = table[:, k]
-    attempts = out["attempts"]
-    assert isinstance(attempts, np.ndarray)
-    n_answered = out["answered"]
-    assert isinstance(n_answered, np.ndarray)
+        out[name] = outcomes[:, k]
+    attempts = outcomes[:, :FINAL_OUTCOMES].sum(axis=1)
+    n_answered = outcomes[:, OUTCOMES.index("answered")]
+    failed = outcomes[:, OUTCOMES.index("failed")]
+    talk_n = np.rint(sums["talk_answered_n"]).astype(np.int64)
+    billed_n = np.rint(sums["billed_answered_n"]).astype(np.int64)
+    short = np.rint(sums["short_calls"]).astype(np.int64)
     out["asr"] = _ratio(n_answered, attempts)
-    out["ner"] = _ratio(attempts - out["failed"], attempts)
-    out["acd_talk_s"] = _ratio(total(talk0, answered), known(talk, answered))
-    out["acd_billed_s"] = _ratio(total(billed0, answered), known(billed, answered))
-    quantiles = _quantiles(setup, row, answered, size)
+    out["ner"] = _ratio(attempts - failed, attempts)
+    out["acd_talk_s"] = _ratio(sums["talk_answered"], talk_n)
+    out["acd_billed_s"] = _ratio(sums["billed_answered"], billed_n)
     out["tta_median_s"], out["tta_p90_s"] = quantiles
-    short = answered & (talk < short_seconds)
-    out["short_calls"] = count(short)
-    out["short_share"] = _ratio(out["short_calls"], known(talk, answered))  # type: ignore[arg-type]
-    out["talk_minutes"] = total(talk0) / 60
-    out["billed_minutes"] = total(billed0) / 60
-    out["cost_eur"] = total(cost0)
-    attempt_cost = total(cost0, attempt)
-    out["cost_per_billed_minute"] = _ratio(attempt_cost, total(billed0, attempt) / 60)
-    out["cost_per_attempt"] = _ratio(attempt_cost, attempts)
+    out["short_calls"] = short
+    out["short_share"] = _ratio(short, talk_n)
+    out["talk_minutes"] = sums["talk"] / 60
+    out["billed_minutes"] = sums["billed"] / 60
+    out["cost_eur"] = sums["cost"]
+    out["cost_per_billed_minute"] = _ratio(sums["attempt_cost"], sums["attempt_billed"] / 60)
+    out["cost_per_attempt"] = _ratio(sums["attempt_cost"], attempts)
     return pd.DataFrame(out, index=pd.RangeIndex(size))
 
 
