@@ -31,6 +31,7 @@ SCRIPTS = {
     "bench_family.py": "requests",
     "bench_rate_limit.py": "% of limit",
     "bench_kpis.py": "ours s",
+    "bench_scale.py": "duckdb s",
 }
 
 
