@@ -299,7 +299,10 @@ def with_bucket(
         per = _MONTHS[freq]
         lf = _with_months(lf)
         return lf.with_columns((months - months % per).alias("__bucket")), _month_starts
-    offset = pd.tseries.frequencies.to_offset(freq)
+    try:
+        offset = pd.tseries.frequencies.to_offset(freq)
+    except ValueError:  # a period alias only ("Q-JAN"): no offset, no engine bucket
+        offset = None
     weekday = getattr(offset, "weekday", None)
     if isinstance(offset, pd.offsets.Week) and weekday is not None:
         first = (int(weekday) + 1) % 7  # the period ends on `weekday`: starts the day after
