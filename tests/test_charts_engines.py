@@ -261,3 +261,12 @@ def test_charts_over_the_store_scan(sandbox: Any) -> None:
     for name in ("status_counts", "cost_over_time", "duration_histogram", "cost_by_destination"):
         builder = getattr(charts, name)
         assert_same_figure(builder(scan), builder(same))
+
+
+def test_calendar_buckets_the_engine_cannot_floor_are_summed_by_day(
+    to_engine: Engine, calls: pd.DataFrame
+) -> None:
+    """summary.with_bucket(sums=True): day totals from the engine, floored in pandas."""
+    for builder in (charts.status_counts, charts.cost_over_time):
+        kwargs = {"freq": "Q-JAN", "tz": "Europe/Madrid"}
+        assert_same_figure(builder(to_engine(calls), **kwargs), builder(calls, **kwargs))

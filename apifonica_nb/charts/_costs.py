@@ -16,16 +16,7 @@ from ._buckets import Focus, bucketed, choose_freq, freq_word, period_layout
 from ._colors import DIRECTION_PATTERNS, channel_color
 from ._data import column_or_na, has_values, zone_label
 from ._layout import TEMPLATE, empty_figure, fmt_eur, join_subtitle, time_axis, titled
-from ._lazy import (
-    LazyTimes,
-    bucket_expr,
-    bucket_keys,
-    codes,
-    grouped,
-    label_expr,
-    label_order,
-    timed,
-)
+from ._lazy import LazyTimes, grouped, label_codes, timed
 
 _BY_CHANNEL = "Cost by channel and direction"
 
@@ -63,16 +54,18 @@ def _lazy_cost_by_channel(lf: nw.LazyFrame[Any]) -> go.Figure:
     """The engine sums cost per direction and channel; only those sums come back."""
     lf = ensure_columns(lf, ["cost_eur", "channel", "direction"])
     priced = lf.filter(~nw.col("cost_eur").is_null())
-    keys = {"channel_": label_expr("channel"), "direction_": label_expr("direction")}
     table = grouped(
-        priced, keys, nw.len().alias("calls"), nw.col("cost_eur").cast(nw.Float64()).sum()
+        priced,
+        {},
+        nw.len().alias("calls"),
+        nw.col("cost_eur").cast(nw.Float64()).sum(),
+        labels=["channel", "direction"],
     )
     if table.empty:
         return empty_figure(_BY_CHANNEL, "No cost data")
-    channels = label_order("channel", table["channel_"])
-    directions = label_order("direction", table["direction_"])
-    cells = codes(directions, table["direction_"]) * len(channels)
-    cells += codes(channels, table["channel_"])
+    channels, channel_idx = label_codes(table, "channel")
+    directions, direction_idx = label_codes(table, "direction")
+    cells = direction_idx * len(channels) + channel_idx
     size = len(directions) * len(channels)
     weights = table["cost_eur"].to_numpy(dtype=np.float64)
     sums = np.bincount(cells, weights=weights, minlength=size)
@@ -192,19 +185,19 @@ def _lazy_cost_over_time(lf: nw.LazyFrame[Any], *, freq: str | None, tz: str | N
     if times.n == 0:
         return empty_figure(_OVER_TIME, "No cost data")
     used, note = choose_freq(freq, times.span)
-    keys = {
-        "label": label_expr("channel"),
-        "key": bucket_expr(times.wall, used),
-        "outside": times.outside_expr(),
-    }
+    priced, to_starts = times.bucketed(priced, used)
     table = grouped(
-        priced, keys, nw.len().alias("calls"), nw.col("cost_eur").cast(nw.Float64()).sum()
+        priced,
+        {"key": nw.col("__bucket"), "outside": times.outside_expr()},
+        nw.len().alias("calls"),
+        nw.col("cost_eur").cast(nw.Float64()).sum(),
+        labels=["channel"],
     )
     focus = times.with_outside(int(table.loc[table["outside"].astype(bool), "calls"].sum()))
-    labels = label_order("channel", table["label"])
+    labels, idx = label_codes(table, "channel")
     amounts = pd.Series(table["cost_eur"].to_numpy(dtype=np.float64))
-    starts = bucket_keys(table["key"], used).to_numpy()
-    per_channel = amounts.groupby([codes(labels, table["label"]), starts]).sum()
+    starts = to_starts(table["key"])
+    per_channel = amounts.groupby([idx, starts]).sum()
     totals = amounts.groupby(starts).sum()
     return _draw_over_time(labels, per_channel, totals, used=used, note=note, focus=focus, tz=tz)
 

@@ -15,16 +15,7 @@ from ._buckets import Focus, bucketed, choose_freq, freq_word, period_layout
 from ._colors import status_color
 from ._data import column_or_na, has_values, zone_label
 from ._layout import TEMPLATE, count_axis, empty_figure, join_subtitle, time_axis, titled
-from ._lazy import (
-    LazyTimes,
-    bucket_expr,
-    bucket_keys,
-    codes,
-    grouped,
-    label_expr,
-    label_order,
-    timed,
-)
+from ._lazy import LazyTimes, grouped, label_codes, timed
 
 _TITLE = "Calls by status"
 
@@ -61,17 +52,13 @@ def _lazy_status_counts(lf: nw.LazyFrame[Any], *, freq: str | None, tz: str | No
     if times.n == 0:
         return empty_figure(_TITLE, "No calls to show")
     used, note = choose_freq(freq, times.span)
-    keys = {
-        "label": label_expr("status"),
-        "key": bucket_expr(times.wall, used),
-        "outside": times.outside_expr(),
-    }
-    table = grouped(calls, keys, nw.len().alias("calls"))
+    calls, to_starts = times.bucketed(calls, used)
+    keys = {"key": nw.col("__bucket"), "outside": times.outside_expr()}
+    table = grouped(calls, keys, nw.len().alias("calls"), labels=["status"])
     focus = times.with_outside(int(table.loc[table["outside"].astype(bool), "calls"].sum()))
-    labels = label_order("status", table["label"])
+    labels, idx = label_codes(table, "status")
     per_call = pd.Series(table["calls"].to_numpy(dtype=np.int64))
-    idx = codes(labels, table["label"])
-    counts = per_call.groupby([idx, bucket_keys(table["key"], used).to_numpy()]).sum()
+    counts = per_call.groupby([idx, to_starts(table["key"])]).sum()
     return _draw(labels, counts, used=used, note=note, focus=focus, calls=times.n, tz=tz)
 
 

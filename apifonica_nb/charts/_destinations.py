@@ -15,7 +15,7 @@ from ..summary import UNKNOWN, ensure_columns, group_codes, lazy_frame
 from ._colors import channel_color
 from ._data import column_or_na, has_values
 from ._layout import TEMPLATE, empty_figure, fmt_eur, titled
-from ._lazy import codes, grouped, label_expr, label_order
+from ._lazy import grouped, label_codes
 
 _BY_DESTINATION = "Cost and billed minutes by destination country"
 
@@ -60,7 +60,6 @@ def _lazy_cost_by_destination(lf: nw.LazyFrame[Any], *, top: int) -> go.Figure:
     keys = {
         "country_": country.fill_null(""),
         "no_country": country.is_null(),
-        "channel_": label_expr("channel"),
     }
     table = grouped(
         lf,
@@ -69,15 +68,16 @@ def _lazy_cost_by_destination(lf: nw.LazyFrame[Any], *, top: int) -> go.Figure:
         nw.col("duration").cast(nw.Float64()).sum().alias("seconds"),
         nw.col("cost_eur").count().alias("priced"),
         nw.col("duration").count().alias("timed"),
+        labels=["channel"],
     )
     if not (table["priced"].sum() or table["timed"].sum()):
         return empty_figure(_BY_DESTINATION, "No cost data")
-    channels = label_order("channel", table["channel_"])
+    channels, channel_idx = label_codes(table, "channel")
     missing = table["no_country"].astype(bool).to_numpy()
     rows = pd.DataFrame(
         {
             "country": table["country_"].astype("str").mask(missing),
-            "channel": codes(channels, table["channel_"]),
+            "channel": channel_idx,
             "cost": table["cost"].astype("float64").fillna(0.0),
             "minutes": table["seconds"].astype("float64").fillna(0.0) / 60,
         }

@@ -15,7 +15,7 @@ from ..summary import ensure_columns, group_codes, lazy_frame
 from ._colors import channel_color, status_color
 from ._data import column_or_na, has_values
 from ._layout import TEMPLATE, count_axis, empty_figure, titled
-from ._lazy import codes, collect_row, grouped, label_expr, label_order
+from ._lazy import collect_row, grouped, label_codes
 
 _HISTOGRAM_BINS = 40
 
@@ -94,10 +94,10 @@ def _lazy_histogram(lf: nw.LazyFrame[Any], *, by: str, log: bool, column: str) -
         nw.when(values >= float(edge)).then(nw.lit(1)).otherwise(nw.lit(0)) for edge in edges[1:-1]
     )
     bin_ = nw.sum_horizontal(*inner) if len(edges) > 2 else nw.lit(0)
-    table = grouped(lf, {"label": label_expr(by), "bin": bin_}, nw.len().alias("calls"))
-    labels = label_order(by, table["label"])
+    table = grouped(lf, {"bin": bin_}, nw.len().alias("calls"), labels=[by])
+    labels, idx = label_codes(table, by)
     nbins = len(edges) - 1
-    cells = codes(labels, table["label"]) * nbins + table["bin"].to_numpy(dtype=np.int64)
+    cells = idx * nbins + table["bin"].to_numpy(dtype=np.int64)
     counts = np.bincount(
         cells, weights=table["calls"].to_numpy(dtype=np.float64), minlength=len(labels) * nbins
     )

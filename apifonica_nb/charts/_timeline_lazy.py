@@ -13,8 +13,9 @@ from typing import Any, NamedTuple
 import narwhals as nw
 import pandas as pd
 
+from ..summary import epoch_us, with_epoch
 from ._buckets import Focus
-from ._lazy import LazyTimes, epoch_us, grouped, label_expr, label_order, timed
+from ._lazy import LazyTimes, grouped, label_codes, timed
 
 #: At most this many rows of a lazy frame are ever collected to draw calls one by one.
 LAZY_ROWS = 10_000
@@ -31,17 +32,22 @@ def timeline_stats(lf: nw.LazyFrame[Any]) -> TimelineStats:
     """Count the calls, find the period shown and the statuses, in the engine."""
     calls = timed(lf, "created", "started", "ended", "updated", "status")
     times = LazyTimes(calls, None)
-    created = nw.col("_us")
+    created = epoch_us("created")
     # A call without an end is drawn up to its last update (or to where it is known to be).
-    last = nw.coalesce(
-        *(epoch_us(calls, name) for name in ("ended", "updated", "started")), created
-    )
+    ends = ("ended", "updated", "started")
+    last = nw.coalesce(*(epoch_us(name) for name in ends), created)
     last = nw.when(last >= created).then(last).otherwise(created)
-    keys = {"label": label_expr("status"), "outside": times.outside_expr()}
-    table = grouped(calls, keys, nw.len().alias("calls"), last.max().alias("last"))
+    keys = {"outside": times.outside_expr()}
+    table = grouped(
+        with_epoch(calls, ends),
+        keys,
+        nw.len().alias("calls"),
+        last.max().alias("last"),
+        labels=["status"],
+    )
     focus = times.with_outside(int(table.loc[table["outside"].astype(bool), "calls"].sum()))
     if focus is not None:
         span = focus.end - focus.start
     else:
         span = pd.Timedelta(int(table["last"].max()) - times.lo, "us")
-    return TimelineStats(times.n, focus, span, label_order("status", table["label"]))
+    return TimelineStats(times.n, focus, span, label_codes(table, "status")[0])

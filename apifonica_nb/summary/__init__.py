@@ -32,6 +32,21 @@ network failure and in progress), ``_totals`` (:func:`totals`, :func:`by_column`
 (grouping by columns and time buckets). The engines' side: ``_engine`` (integer times, wall
 clocks, outcome flags, typed keys) and the reductions ``_kpis_lazy``, ``_concurrency_lazy``
 and ``_lazy_cells`` (the spend per group and bucket of the anomaly baseline).
+
+The engine-side building blocks are exported for :mod:`apifonica_nb.charts`, whose lazy
+paths reduce in the engine the same way (one home for each):
+
+- :func:`with_epoch` adds a datetime column's microseconds since the epoch (and its UTC
+  date), :func:`epoch_us` names that column: the one time representation every engine
+  computes alike. :func:`check_utc` refuses time columns read in another session zone.
+- :func:`wall_us` turns those into wall-clock microseconds in ``tz`` in the engine, from the
+  offsets and change instants :func:`utc_offsets` reads from pandas' time-zone database;
+  :func:`offsets_at` gives the same offsets in Python for given instants.
+- :func:`with_bucket` adds the ``freq`` bucket of ``created`` (``__bucket``) and returns the
+  function that turns the collected keys into the pandas path's bucket starts.
+- :func:`group_keys` adds group keys (missing text as :data:`UNKNOWN`, with its count of
+  real values), :func:`key_series` types the collected keys as the call frame types them
+  (:func:`as_call_dtype`), so :func:`group_codes` labels and orders them as in pandas.
 """
 
 from __future__ import annotations
@@ -39,6 +54,18 @@ from __future__ import annotations
 from ._anomalies import cost_anomalies, cost_baseline
 from ._concurrency import concurrency
 from ._display import kpi_table
+from ._engine import (
+    as_call_dtype,
+    check_utc,
+    group_keys,
+    key_series,
+    offsets_at,
+    utc_offsets,
+    wall_us,
+    with_bucket,
+    with_epoch,
+)
+from ._engine import epoch as epoch_us
 from ._frame import UNKNOWN, group_codes
 from ._kpis import KPI_COLUMNS, kpis
 from ._lazy import collect_aggregates, ensure_columns, lazy_frame
@@ -50,15 +77,25 @@ __all__ = [
     "OUTCOMES",
     "UNKNOWN",
     "Totals",
+    "as_call_dtype",
     "by_column",
+    "check_utc",
     "collect_aggregates",
     "concurrency",
     "cost_anomalies",
     "cost_baseline",
     "ensure_columns",
+    "epoch_us",
     "group_codes",
+    "group_keys",
+    "key_series",
     "kpi_table",
     "kpis",
     "lazy_frame",
+    "offsets_at",
     "totals",
+    "utc_offsets",
+    "wall_us",
+    "with_bucket",
+    "with_epoch",
 ]

@@ -35,6 +35,7 @@ import pandas as pd
 from ..errors import InvalidRequestError
 from ..frame import CALL_DTYPES
 from ._frame import UNKNOWN
+from ._groups import _floor
 from ._lazy import collect_aggregates
 from ._outcomes import _STATUS_OUTCOME, OUTCOMES
 
@@ -97,13 +98,21 @@ def epoch(name: str) -> nw.Expr:
 # --------------------------------------------------------------------------- time zones
 
 
-def utc_offsets(tz: str) -> tuple[np.ndarray, np.ndarray]:
+def utc_offsets(tz: str, span: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Return the instants (us, UTC) from which each UTC offset (us) of ``tz`` holds.
 
     Read from pandas' time-zone database, 1970 to 2100: hourly, then each change found to the
     minute and to the second. The first offset also holds before 1970, the last after 2100.
+    ``span`` (first and last UTC instant of the data) reads only the hours of that span (the
+    same changes within 1970 to 2100, the zone's own ones outside; a span longer than 1970 to
+    2100 reads those years): the first offset holds before it, the last after it.
     """
-    hours = pd.date_range("1970-01-01", "2100-01-01", freq="h", tz="UTC", unit="s")
+    first, last = pd.Timestamp("1970-01-01", tz="UTC"), pd.Timestamp("2100-01-01", tz="UTC")
+    if span is not None:
+        low, high = (pd.Timestamp(t, unit="us", tz="UTC").floor("h") for t in span)
+        if high - low < last - first:
+            first, last = low, high + pd.Timedelta(hours=1)
+    hours = pd.date_range(first, last, freq="h", unit="s")
     offsets = _offset_us(hours, tz)
     changes = np.flatnonzero(np.diff(offsets)) + 1
     starts = [int(hours[0].value // 1000)]
@@ -132,7 +141,7 @@ def wall_us(utc: nw.Expr, tz: str | None, span: tuple[int, int] | None = None) -
     """
     if tz is None:
         return utc
-    starts, offsets = utc_offsets(tz)
+    starts, offsets = utc_offsets(tz, span)
     if span is not None:
         low, high = (int(np.searchsorted(starts, t, side="right")) - 1 for t in span)
         low = max(low, 0)
@@ -148,6 +157,18 @@ def _tree(utc: nw.Expr, starts: np.ndarray, values: np.ndarray) -> nw.Expr:
     left = _tree(utc, starts[:mid], values[:mid])
     right = _tree(utc, starts[mid:], values[mid:])
     return nw.when(utc < int(starts[mid])).then(left).otherwise(right)
+
+
+def offsets_at(
+    utc_us: np.ndarray, tz: str | None, span: tuple[int, int] | None = None
+) -> np.ndarray:
+    """The UTC offsets (us) of ``tz`` at instants ``utc_us`` (us), as :func:`wall_us` with the
+    same ``span`` applies them."""
+    micros = np.asarray(utc_us, dtype=np.int64)
+    if tz is None:
+        return np.zeros(micros.shape, dtype=np.int64)
+    starts, offsets = utc_offsets(tz, span)
+    return offsets[np.maximum(np.searchsorted(starts, micros, side="right") - 1, 0)]
 
 
 def offset_at(utc_us: int, tz: str | None) -> int:
@@ -212,6 +233,13 @@ def key_series(table: pd.DataFrame, name: str) -> pd.Series:
     values = table[KEY + name]
     if REAL + name in table.columns:
         values = values.astype("str").where(table[REAL + name].to_numpy() > 0, None)
+    return as_call_dtype(values, name)
+
+
+def as_call_dtype(values: pd.Series, name: str) -> pd.Series:
+    """Return an engine's values of column ``name`` typed as the call frame types it: status,
+    direction and channel as categoricals (documented values first, in their order, then the
+    others sorted), numbers and flags nullable; other columns as they are."""
     dtype = CALL_DTYPES.get(name)
     if isinstance(dtype, pd.CategoricalDtype):
         documented = [str(c) for c in dtype.categories]
@@ -231,18 +259,32 @@ _MONTHS = {"M": 1, "ME": 1, "MS": 1, "Q": 3, "QE": 3, "QS": 3, "Q-DEC": 3}
 _MONTHS.update({"Y": 12, "YE": 12, "YS": 12, "Y-DEC": 12, "A": 12, "AS": 12})
 
 
-def with_bucket(lf: nw.LazyFrame[Any], freq: str, tz: str | None) -> tuple[nw.LazyFrame[Any], Any]:
+def with_bucket(
+    lf: nw.LazyFrame[Any],
+    freq: str,
+    tz: str | None,
+    *,
+    wall: nw.Expr | None = None,
+    sums: bool = False,
+) -> tuple[nw.LazyFrame[Any], Any]:
     """Add ``__bucket``: the ``freq`` bucket of ``created`` on the wall clock of ``tz`` (an
     integer; needs :func:`with_epoch` of ``created``), and return the function turning those
     integers into bucket starts (naive ``datetime64[us]``), as
-    :func:`~apifonica_nb.summary._groups.bucket_starts` floors them in pandas."""
-    span = None
-    if tz is not None and len(utc_offsets(tz)[1]) > 1:  # the data's span: one small query
-        created = epoch("created")
-        ends = collect_aggregates(lf.select(created.min().alias("a"), created.max().alias("b")))
-        if ends["a"].notna().all():
-            span = (int(ends["a"].iloc[0]), int(ends["b"].iloc[0]))
-    lf = lf.with_columns(wall_us(epoch("created"), tz, span).alias("__wall"))
+    :func:`~apifonica_nb.summary._groups.bucket_starts` floors them in pandas.
+
+    ``wall``: that wall clock (:func:`wall_us`) when the caller has it (no span query).
+    ``sums``: the aggregates add up (counts, sums), so a calendar ``freq`` the engine cannot
+    bucket is bucketed by day there and the days floored to ``freq`` in pandas.
+    """
+    if wall is None:
+        span = None
+        if tz is not None and len(utc_offsets(tz)[1]) > 1:  # the data's span: one small query
+            created = epoch("created")
+            ends = collect_aggregates(lf.select(created.min().alias("a"), created.max().alias("b")))
+            if ends["a"].notna().all():
+                span = (int(ends["a"].iloc[0]), int(ends["b"].iloc[0]))
+        wall = wall_us(epoch("created"), tz, span)
+    lf = lf.with_columns(wall.alias("__wall"))
     wall = nw.col("__wall")
     try:
         step = int(pd.tseries.frequencies.to_offset(freq).nanos // 1000)
@@ -257,12 +299,22 @@ def with_bucket(lf: nw.LazyFrame[Any], freq: str, tz: str | None) -> tuple[nw.La
         per = _MONTHS[freq]
         lf = _with_months(lf)
         return lf.with_columns((months - months % per).alias("__bucket")), _month_starts
-    offset = pd.tseries.frequencies.to_offset(freq)
+    try:
+        offset = pd.tseries.frequencies.to_offset(freq)
+    except ValueError:  # a period alias only ("Q-JAN"): no offset, no engine bucket
+        offset = None
     weekday = getattr(offset, "weekday", None)
     if isinstance(offset, pd.offsets.Week) and weekday is not None:
         first = (int(weekday) + 1) % 7  # the period ends on `weekday`: starts the day after
         start = days - (days + 3 - first) % 7  # 1970-01-01 was a Thursday (weekday 3)
         return lf.with_columns((start * DAY_US).alias("__bucket")), _micro_starts
+    if sums:  # day totals, floored in pandas as the pandas path floors the calls
+
+        def day_starts(values: pd.Series) -> np.ndarray:
+            floored = _floor(pd.Series(_micro_starts(values)), freq)
+            return floored.to_numpy().astype("datetime64[us]")
+
+        return lf.with_columns((days * DAY_US).alias("__bucket")), day_starts
     raise InvalidRequestError(
         f"freq {freq!r} cannot be bucketed inside an engine; use a fixed length ('min', 'h', "
         "'D'), a week ('W', 'W-MON'), 'M', 'Q' or 'Y', or pass a pandas frame"
