@@ -101,21 +101,9 @@ def lazy_measures(
     counts = [total(f"o{k}") for k in range(len(OUTCOMES) - 1)]
     counts.append(np.bincount(row, weights=calls[inside], minlength=size) - sum(counts))
     outcomes = np.rint(np.column_stack(counts)).astype(np.int64).reshape(size, len(OUTCOMES))
-    sums = {
-        name: total(name)
-        for name in (
-            "talk_answered",
-            "talk_answered_n",
-            "billed_answered",
-            "billed_answered_n",
-            "short_calls",
-            "talk",
-            "billed",
-            "cost",
-            "attempt_cost",
-            "attempt_billed",
-        )
-    }
+    from ._kpis import SUMS  # here: _kpis imports this module at its top
+
+    sums = {name: total(name) for name in SUMS}
     quantiles = []
     for name in ("tta_median", "tta_p90"):
         values = np.full(size, np.nan)
