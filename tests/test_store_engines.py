@@ -140,6 +140,11 @@ def test_the_readmes_spark_snippet_reads_the_store(
     sandbox: Any, stored: pd.DataFrame, capsys: pytest.CaptureFixture[str]
 ) -> None:
     pytest.importorskip("pyspark")
+    from pyspark.sql import SparkSession
+
+    # The snippet's getOrCreate() returns the run's shared session when the engine tests
+    # made one: stopping that would break every later Spark test.
+    shared = SparkSession.getActiveSession()
     namespace: dict[str, Any] = {}
     try:
         exec(readme_spark_snippet(), namespace)  # the README's own code
@@ -152,7 +157,7 @@ def test_the_readmes_spark_snippet_reads_the_store(
         assert got == by_status(stored)
         assert "|" in capsys.readouterr().out  # .show() printed its table
     finally:
-        if "spark" in namespace:
+        if "spark" in namespace and shared is None:
             namespace["spark"].stop()
 
 
